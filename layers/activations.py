@@ -1,0 +1,190 @@
+"""Element-wise activations, the inference softmax and the perceptron's step.
+
+Each keeps one cache (the input's mask or the output) from the last forward
+and never writes into the arrays it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from layers.base import Layer, check_array
+
+
+class Activation(Layer):
+    """Shared checks for parameter-free layers whose output has the input's shape.
+
+    A subclass implements ``_forward(x)`` and ``_backward(dout)``; this class
+    validates the arrays and guards against backward-before-forward.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out_shape: tuple[int, ...] | None = None  # set by each forward
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_array(self, x)
+        out = self._forward(x)
+        self.out_shape = out.shape
+        return out
+
+    def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        if self.out_shape is None:
+            raise self._missing_forward()
+        self._check_dout(dout, self.out_shape)
+        check_array(self, dout, "dout")
+        if not input_grad:
+            return None
+        return self._backward(dout)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ReLU(Activation):
+    """max(0, x); the gradient passes where x > 0 (a fresh array, ``dout`` untouched)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask: np.ndarray | None = None  # x > 0 of the last forward
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x > 0
+        return np.maximum(x, 0)
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.multiply(dout, self.mask)
+
+
+class LeakyReLU(Activation):
+    """x for x > 0, alpha * x otherwise.
+
+    Args:
+        alpha: slope for negative inputs, in [0, 1).
+    """
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU alpha must be a number in [0, 1), got {alpha!r}")
+        self.alpha = float(alpha)
+        self.mask: np.ndarray | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x > 0
+        return np.where(self.mask, x, x * x.dtype.type(self.alpha))
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        return np.where(self.mask, dout, dout * dout.dtype.type(self.alpha))
+
+
+class Sigmoid(Activation):
+    """1 / (1 + exp(-x)), computed without overflow for large |x|; dy/dx = y (1 - y)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = expit(x)
+        return self.out
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        y = self.out
+        dx = 1 - y
+        dx *= y
+        dx *= dout
+        return dx
+
+
+class Tanh(Activation):
+    """tanh(x); dy/dx = 1 - y²."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        dx = np.square(self.out)
+        np.subtract(1, dx, out=dx)
+        dx *= dout
+        return dx
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis``, shifted by the maximum so exp never overflows."""
+    e = x - x.max(axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+class Softmax(Activation):
+    """Row-wise softmax over the last axis, for turning scores into probabilities.
+
+    For training use ``losses.SoftmaxWithLoss``, which fuses softmax and
+    cross-entropy; this layer's backward is the full Jacobian-vector product
+    dx = y * (dout - sum(dout * y)).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim < 1 or x.shape[-1] == 0:
+            raise ValueError(f"Softmax: expected input of shape (N, C) with C >= 1, got {x.shape}")
+        self.out = softmax(x)
+        return self.out
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        y = self.out
+        dx = dout * y
+        dx -= y * dx.sum(axis=-1, keepdims=True)
+        return dx
+
+
+class Step(Activation):
+    """The perceptron's threshold: ``high`` where x > 0, ``low`` elsewhere.
+
+    Its derivative is zero almost everywhere, so backpropagation through it
+    cannot learn anything: ``backward`` raises instead of returning zeros.
+
+    Args:
+        low: output for x <= 0 (0 for the textbook's step, -1 for a bipolar perceptron).
+        high: output for x > 0.
+    """
+
+    def __init__(self, low: float = 0.0, high: float = 1.0) -> None:
+        super().__init__()
+        for name, value in (("low", low), ("high", high)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"Step {name} must be a finite number, got {value!r}")
+        self.low, self.high = float(low), float(high)
+
+    def config(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high}
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x > 0, x.dtype.type(self.high), x.dtype.type(self.low))
+
+    def _backward(self, dout: np.ndarray) -> np.ndarray:
+        raise RuntimeError(
+            "Step has no useful gradient: its derivative is 0 everywhere except at 0, "
+            "where it is undefined, so backpropagation cannot train through it. Use "
+            "Sigmoid, Tanh or ReLU for a trainable network, or nn.Perceptron's learning rule."
+        )

@@ -1,0 +1,178 @@
+"""``Sequential``: layers chained forward, gradients chained back in reverse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from layers import Layer, Parameter
+
+
+class Sequential(Layer):
+    """A network that applies its layers in order.
+
+    ``forward`` runs the layers first to last, ``backward`` last to first;
+    ``train()`` and ``eval()`` switch every layer's mode (for Dropout and
+    BatchNorm) instead of a flag passed through each call.
+
+    Args:
+        layers: the layers, as one list or as separate arguments.
+
+    >>> from layers import Affine, ReLU
+    >>> model = Sequential([Affine(784, 50, rng=0), ReLU(), Affine(50, 10, rng=1)])
+    >>> model.forward(np.zeros((5, 784), dtype=np.float32)).shape
+    (5, 10)
+    >>> len(model), sum(p.size for p in model.parameters())
+    (3, 39760)
+    """
+
+    def __init__(self, *layers: Layer | Iterable[Layer]) -> None:
+        super().__init__()
+        if len(layers) == 1 and not isinstance(layers[0], Layer):
+            layers = tuple(layers[0])  # Sequential([a, b, c])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: expected Layer objects, got {type(layer).__name__} "
+                                f"at position {i}")
+        self.layers: list[Layer] = list(layers)
+
+    # -- the computation -------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate ``dout`` through every layer in reverse order.
+
+        With ``input_grad=False`` the first layer skips the gradient of the
+        network's input (the data), which the trainer never needs.
+        """
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
+        return dout
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Class indices for ``x``, in eval mode and in batches of ``batch_size``.
+
+        For a single output column (a binary classifier on logits) the class
+        is 1 where the score is positive.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        was_training = self.training
+        self.eval()
+        try:
+            parts = []
+            for start in range(0, len(x), batch_size):
+                scores = self.forward(x[start:start + batch_size])
+                if scores.ndim == 2 and scores.shape[1] > 1:
+                    parts.append(scores.argmax(axis=1))
+                else:
+                    parts.append((scores.reshape(len(scores)) > 0).astype(np.int64))
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        finally:
+            self.train(was_training)
+
+    # -- parameters and modes ----------------------------------------------
+    def parameters(self) -> list[Parameter]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in layer.named_parameters()]
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{name}": v for i, layer in enumerate(self.layers)
+                for name, v in layer.buffers().items()}
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        for i, layer in enumerate(self.layers):
+            prefix = f"{i}."
+            own = {k[len(prefix):]: v for k, v in buffers.items() if k.startswith(prefix)}
+            if own:
+                layer.load_buffers(own)
+
+    def train(self, mode: bool = True) -> "Sequential":
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def astype(self, dtype: Any) -> "Sequential":
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        for layer in self.layers:
+            input_shape = layer.output_shape(input_shape)
+        return input_shape
+
+    def config(self) -> dict[str, Any]:
+        return {"layers": [{"class": type(layer).__name__, "config": layer.config()}
+                           for layer in self.layers]}
+
+    # -- containers and display --------------------------------------------
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Sequential(self.layers[index])
+        return self.layers[index]
+
+    def describe(self) -> str:
+        return f"Sequential({len(self.layers)} layers)"
+
+    def __repr__(self) -> str:
+        if not self.layers:
+            return "Sequential()"
+        lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Per-sample input shape if the first layer fixes it (``Affine``'s ``in_features``)."""
+        first = self.layers[0] if self.layers else None
+        return (first.in_features,) if hasattr(first, "in_features") else None
+
+    def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A table of layers, output shapes and parameter counts, with the total.
+
+        Args:
+            input_shape: the shape of one sample, e.g. ``(784,)`` or ``(1, 28, 28)``;
+                by default taken from the first layer with ``in_features``.
+        """
+        shape_known = input_shape is not None or self.input_shape() is not None
+        shape: tuple[Any, ...] = ("N", *(input_shape or self.input_shape() or ()))
+        rows = [("#", "layer", "output shape", "params")]
+        total = 0
+        for i, layer in enumerate(self.layers):
+            count = sum(p.size for p in layer.parameters())
+            total += count
+            if shape_known:
+                try:
+                    shape = ("N", *layer.output_shape((1, *shape[1:]))[1:])
+                    out = "(" + ", ".join(str(s) for s in shape) + ")"
+                except (ValueError, TypeError, IndexError):
+                    shape_known, out = False, "?"
+            else:
+                out = "?"
+            rows.append((str(i), repr(layer), out, f"{count:,}"))
+        widths = [max(len(r[k]) for r in rows) for k in range(4)]
+        rule = "-" * (sum(widths) + 6)
+        fmt = lambda r: f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+        dtypes = sorted({p.dtype.name for p in self.parameters()}) or ["-"]
+        lines = [fmt(rows[0]), rule, *(fmt(r) for r in rows[1:]), rule,
+                 f"Total parameters: {total:,} ({'/'.join(dtypes)}, "
+                 f"{sum(p.data.nbytes for p in self.parameters()) / 1024:,.1f} KiB)"]
+        return "\n".join(lines)
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())

@@ -1,0 +1,27 @@
+"""Shared fixtures: where the real data lives, and seeded generators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared sits beside the project root on every machine and in CI.
+SHARED = Path(os.environ.get("NN_SHARED_DIR", ROOT.parent / "shared"))
+MNIST_DIR = SHARED / "datasets" / "mnist"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"real MNIST files expected in {MNIST_DIR} (../shared/datasets/mnist)")
+    return MNIST_DIR
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

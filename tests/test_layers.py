@@ -1,0 +1,219 @@
+"""Core layers: gradient check, hand-computed forward values, dtypes, errors, no mutation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import (assert_dtype_preserved, assert_gradients_match, assert_inputs_unchanged,
+                     away_from_zero)
+from layers import Affine, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Step, Tanh
+from nn import Sequential
+
+# (id, factory taking a dtype, input shape): every layer with a gradient.
+CASES = [
+    ("Affine", lambda dt: Affine(5, 3, rng=0, dtype=dt), (4, 5)),
+    ("Affine-image-input", lambda dt: Affine(12, 3, init="xavier", rng=1, dtype=dt), (2, 3, 2, 2)),
+    ("ReLU", lambda dt: ReLU(), (4, 5)),
+    ("LeakyReLU", lambda dt: LeakyReLU(0.1), (4, 5)),
+    ("Sigmoid", lambda dt: Sigmoid(), (4, 5)),
+    ("Tanh", lambda dt: Tanh(), (4, 5)),
+    ("Softmax", lambda dt: Softmax(), (4, 5)),
+    ("Sequential", lambda dt: Sequential([Affine(6, 4, rng=2, dtype=dt), Tanh(),
+                                          Affine(4, 3, rng=3, dtype=dt), Sigmoid()]), (5, 6)),
+]
+IDS = [c[0] for c in CASES]
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_gradients_match_numerical(name, make, shape):
+    assert_gradients_match(make(np.float64), away_from_zero(shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_dtype_preserved(name, make, shape, dtype):
+    assert_dtype_preserved(make, shape, np.dtype(dtype))
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_inputs_unchanged(name, make, shape):
+    assert_inputs_unchanged(make(np.float32), away_from_zero(shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("name, make, shape", CASES + [("Step", lambda dt: Step(), (2, 2))], ids=IDS + ["Step"])
+def test_backward_before_forward_names_the_layer(name, make, shape):
+    layer = make(np.float32)
+    named = layer.layers[-1] if isinstance(layer, Sequential) else layer  # the first to run backward
+    with pytest.raises(RuntimeError, match=f"{type(named).__name__}.backward called before forward"):
+        layer.backward(np.ones((shape[0], 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_wrong_dout_shape_is_refused(name, make, shape):
+    layer = make(np.float32)
+    out = layer.forward(away_from_zero(shape).astype(np.float32))
+    with pytest.raises(ValueError, match=r"expected dout of shape"):
+        layer.backward(np.ones((out.shape[0] + 1, *out.shape[1:]), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_integer_or_list_input_is_refused(name, make, shape):
+    layer = make(np.float32)
+    with pytest.raises(TypeError, match="expected a float32 or float64 input, got int64"):
+        layer.forward(np.ones(shape, dtype=np.int64))
+    with pytest.raises(TypeError, match="expected input as a NumPy array, got list"):
+        layer.forward([[1.0, 2.0]])
+
+
+# -- Parameter and the base class ------------------------------------------------
+
+def test_parameter_grad_matches_data():
+    p = Parameter(np.ones((2, 3), dtype=np.float32), name="W")
+    assert p.grad.shape == (2, 3) and p.grad.dtype == np.float32 and not p.grad.any()
+    assert "W" in repr(p) and "float32" in repr(p)
+    with pytest.raises(ValueError, match="float32 or float64, got int64"):
+        Parameter(np.ones(3, dtype=np.int64))
+
+
+def test_parameters_and_zero_grad():
+    layer = Affine(3, 2, rng=0)
+    assert layer.parameters() == [layer.W, layer.b]
+    assert ReLU().parameters() == []
+    x = np.ones((4, 3), dtype=np.float32)
+    layer.forward(x)
+    layer.backward(np.ones((4, 2), dtype=np.float32))
+    first = layer.W.grad.copy()
+    layer.forward(x)
+    layer.backward(np.ones((4, 2), dtype=np.float32))
+    np.testing.assert_allclose(layer.W.grad, 2 * first)  # backward accumulates
+    layer.zero_grad()
+    assert not layer.W.grad.any() and not layer.b.grad.any()
+
+
+def test_every_layer_class_is_registered():
+    for cls in (Affine, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Step, Sequential):
+        assert Layer.registry[cls.__name__] is cls
+
+
+# -- Affine ----------------------------------------------------------------------
+
+def test_affine_forward_by_hand():
+    layer = Affine(2, 2, rng=0)
+    layer.W.data[...] = [[1, 2], [3, 4]]
+    layer.b.data[...] = [0.5, -1]
+    out = layer.forward(np.array([[1, 1], [2, 0]], dtype=np.float32))
+    np.testing.assert_array_equal(out, [[4.5, 5], [2.5, 3]])
+    dx = layer.backward(np.array([[1, 0], [0, 1]], dtype=np.float32))
+    np.testing.assert_array_equal(dx, [[1, 3], [2, 4]])          # dout @ W.T
+    np.testing.assert_array_equal(layer.W.grad, [[1, 2], [1, 0]])  # x.T @ dout
+    np.testing.assert_array_equal(layer.b.grad, [1, 1])
+
+
+def test_affine_flattens_images_and_reshapes_gradient():
+    layer = Affine(784, 10, rng=0)
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    out = layer.forward(x)
+    np.testing.assert_allclose(out, x.reshape(4, 784) @ layer.W.data + layer.b.data, rtol=1e-5)
+    assert layer.backward(np.ones_like(out)).shape == (4, 1, 28, 28)
+
+
+def test_affine_skips_input_gradient_when_not_needed():
+    layer = Affine(3, 2, rng=0)
+    layer.forward(np.ones((4, 3), dtype=np.float32))
+    assert layer.backward(np.ones((4, 2), dtype=np.float32), input_grad=False) is None
+    assert layer.W.grad.any()
+
+
+@pytest.mark.parametrize("init, expected_std", [("he", np.sqrt(2 / 400)), ("xavier", np.sqrt(1 / 400)),
+                                                (0.01, 0.01)])
+def test_affine_init_scales(init, expected_std):
+    w = Affine(400, 300, init=init, rng=0).W.data
+    assert abs(w.std() / expected_std - 1) < 0.02
+    assert abs(w.mean()) < 0.05 * expected_std
+
+
+def test_affine_seeded_init_is_reproducible():
+    np.testing.assert_array_equal(Affine(5, 4, rng=7).W.data, Affine(5, 4, rng=7).W.data)
+    assert not np.array_equal(Affine(5, 4, rng=7).W.data, Affine(5, 4, rng=8).W.data)
+
+
+def test_affine_errors_name_layer_and_shapes():
+    layer = Affine(784, 100)
+    with pytest.raises(ValueError, match=r"Affine\(784 -> 100\): expected input of shape \(N, 784\).*got \(32, 28, 27\)"):
+        layer.forward(np.zeros((32, 28, 27), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"got \(784,\)"):
+        layer.forward(np.zeros(784, dtype=np.float32))
+    with pytest.raises(TypeError, match="expected float32 input .*got float64"):
+        layer.forward(np.zeros((2, 784)))
+    with pytest.raises(ValueError, match="in_features must be a positive integer, got 0"):
+        Affine(0, 3)
+    with pytest.raises(ValueError, match=r'init must be "he", "xavier" or a positive std, got \'glorot\''):
+        Affine(3, 3, init="glorot")
+    with pytest.raises(ValueError, match="positive finite number, got -0.1"):
+        Affine(3, 3, init=-0.1)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got float16"):
+        Affine(3, 3, dtype=np.float16)
+
+
+# -- activations: values by hand ---------------------------------------------------
+
+def test_relu_values_and_gradient():
+    layer = ReLU()
+    out = layer.forward(np.array([[-1.0, 0.0, 2.0]]))
+    np.testing.assert_array_equal(out, [[0, 0, 2]])
+    np.testing.assert_array_equal(layer.backward(np.array([[5.0, 6.0, 7.0]])), [[0, 0, 7]])
+
+
+def test_relu_backward_returns_a_new_array():
+    # The textbook's ReLU writes dout[mask] = 0 and hands the caller's array back.
+    layer = ReLU()
+    layer.forward(np.array([[-1.0, 1.0]]))
+    dout = np.array([[3.0, 4.0]])
+    dx = layer.backward(dout)
+    np.testing.assert_array_equal(dout, [[3.0, 4.0]])
+    dx[0, 1] = 99
+    assert dout[0, 1] == 4.0
+
+
+def test_leaky_relu_values():
+    layer = LeakyReLU(0.1)
+    np.testing.assert_allclose(layer.forward(np.array([[-2.0, 3.0]])), [[-0.2, 3.0]])
+    np.testing.assert_allclose(layer.backward(np.array([[1.0, 1.0]])), [[0.1, 1.0]])
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\), got 1.5"):
+        LeakyReLU(1.5)
+
+
+def test_sigmoid_values_and_no_overflow_warning():
+    layer = Sigmoid()
+    x = np.array([[0.0, np.log(3.0), -1000.0, 1000.0]], dtype=np.float32)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        out = layer.forward(x)
+        dx = layer.backward(np.ones_like(out))
+    np.testing.assert_allclose(out, [[0.5, 0.75, 0.0, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(dx, [[0.25, 0.1875, 0.0, 0.0]], rtol=1e-6)
+
+
+def test_tanh_values():
+    layer = Tanh()
+    out = layer.forward(np.array([[0.0, 1.0]]))
+    np.testing.assert_allclose(out, [[0.0, np.tanh(1.0)]])
+    np.testing.assert_allclose(layer.backward(np.array([[2.0, 1.0]])), [[2.0, 1 - np.tanh(1.0) ** 2]])
+
+
+def test_softmax_values_and_stability():
+    layer = Softmax()
+    out = layer.forward(np.array([[0.0, np.log(3.0)], [1e4, -1e4]]))
+    np.testing.assert_allclose(out, [[0.25, 0.75], [1.0, 0.0]])
+    assert np.isfinite(out).all()
+
+
+def test_step_outputs_and_refuses_backward():
+    layer = Step()
+    np.testing.assert_array_equal(layer.forward(np.array([[-1.0, 0.0, 0.5]])), [[0, 0, 1]])
+    bipolar = Step(low=-1, high=1)
+    out = bipolar.forward(np.array([[-0.1, 2.0]], dtype=np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[-1, 1]])
+    with pytest.raises(RuntimeError, match="Step has no useful gradient"):
+        bipolar.backward(np.ones((1, 2), dtype=np.float32))
