@@ -1,0 +1,284 @@
+"""The optimizer contract: parameters in, per-parameter state, ``step()``.
+
+An optimizer holds the list of ``Parameter`` objects it was given and one
+state dict per parameter, found by the parameter's position in that list
+(never by a name).  The base class owns ``step()``, ``zero_grad()`` and the
+state-dict round trip; a subclass checks its hyperparameters and writes its
+update rule in ``_update``, working in place on ``p.data`` with scalars
+already cast to the parameter's dtype, so float32 stays float32.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Iterable
+
+import numpy as np
+
+from layers.base import Parameter
+
+__all__ = ["Optimizer", "real", "positive", "non_negative", "fraction"]
+
+
+# -- hyperparameter checks, shared by the optimizers and the schedules -------
+def real(name: str, value: Any) -> float:
+    """Return ``value`` as a finite Python float, or raise naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return result
+
+
+def positive(name: str, value: Any) -> float:
+    result = real(name, value)
+    if result <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return result
+
+
+def non_negative(name: str, value: Any) -> float:
+    result = real(name, value)
+    if result < 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return result
+
+
+def fraction(name: str, value: Any) -> float:
+    """A decay rate such as a beta or RMSprop's alpha: in [0, 1)."""
+    result = real(name, value)
+    if not 0.0 <= result < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return result
+
+
+def _param_list(params: Iterable[Parameter]) -> list[Parameter]:
+    if isinstance(params, Parameter):
+        raise TypeError(
+            "expected an iterable of Parameter objects such as model.parameters(), "
+            "got a single Parameter; wrap it in a list"
+        )
+    if isinstance(params, dict):
+        raise TypeError(
+            "expected an iterable of Parameter objects such as model.parameters(), "
+            "got a dict; optimizers take parameter objects, not names"
+        )
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            "expected an iterable of Parameter objects such as model.parameters(), "
+            f"got {type(params).__name__}"
+        ) from None
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            hint = "; wrap arrays with Parameter(array)" if isinstance(p, np.ndarray) else ""
+            raise TypeError(
+                f"expected Parameter objects, got {type(p).__name__} at position {i}{hint}"
+            )
+        if id(p) in seen:
+            raise ValueError(
+                f"parameter at position {i} ({p!r}) is the same object as the one at "
+                f"position {seen[id(p)]}; each parameter may appear only once"
+            )
+        seen[id(p)] = i
+    return params
+
+
+class Optimizer:
+    """Base class: updates a list of ``Parameter`` objects from their ``.grad``.
+
+    Subclasses pass their hyperparameters to ``__init__`` as keywords, check
+    them in ``_check_hyperparameters`` and write the rule in ``_update``.
+    ``lr`` is a public attribute that learning-rate schedules assign to.
+
+    Args:
+        params: the parameters to optimise, e.g. ``model.parameters()``.
+        **hyper: hyperparameters; ``lr`` is required.
+
+    Attributes:
+        params: the list of parameters, in the order given.
+        state: ``state[i]`` is a dict of arrays for ``params[i]``, created on
+            the first ``step()``.
+        steps: how many times ``step()`` has run.
+    """
+
+    #: names of the arrays a subclass may keep in ``state[i]``.
+    state_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Iterable[Parameter], **hyper: Any) -> None:
+        self.params: list[Parameter] = _param_list(params)
+        if "lr" not in hyper:
+            raise TypeError(f"{type(self).__name__} needs a learning rate lr")
+        positive("learning rate", hyper["lr"])
+        hyper = self._check_hyperparameters(dict(hyper))
+        self._hyper_names = tuple(hyper)
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        self.steps = 0
+        self._scratch: list[list[np.ndarray | None]] = [[] for _ in self.params]
+
+    # -- the learning rate: the one hyperparameter schedules change ----------
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        # Zero is allowed here: a cosine schedule may end at eta_min = 0.
+        self._lr = non_negative("learning rate", value)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._hyper_names}
+
+    # -- what a subclass provides --------------------------------------------
+    def _check_hyperparameters(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        """Validate and normalise the keyword hyperparameters (extend with super()).
+
+        Also run on ``load_state_dict``, where lr may be 0 (the end of a cosine
+        schedule); ``__init__`` itself insists on a positive lr.
+        """
+        hyper["lr"] = non_negative("learning rate", hyper["lr"])
+        if "weight_decay" in hyper:
+            hyper["weight_decay"] = non_negative("weight_decay", hyper["weight_decay"])
+        return hyper
+
+    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
+        """Arrays kept for ``p`` from its first step on (zeros, p's dtype)."""
+        return {}
+
+    def _scalars(self, dtype: np.dtype) -> dict[str, np.floating]:
+        """Float hyperparameters cast to ``dtype``, computed once per step and dtype."""
+        return {
+            name: dtype.type(value)
+            for name, value in self.hyperparameters().items()
+            if isinstance(value, float)
+        }
+
+    def _update(
+        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
+    ) -> None:
+        raise NotImplementedError
+
+    # -- helpers for _update ---------------------------------------------------
+    def _buffer(self, i: int, p: Parameter, k: int = 0) -> np.ndarray:
+        """Scratch array number ``k`` for parameter ``i``, reused across steps."""
+        buffers = self._scratch[i]
+        while len(buffers) <= k:
+            buffers.append(None)
+        buf = buffers[k]
+        if buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype:
+            buf = buffers[k] = np.empty_like(p.data)
+        return buf
+
+    def _decayed_grad(self, i: int, p: Parameter, h: dict[str, np.floating]) -> np.ndarray:
+        """``grad + weight_decay * p`` in scratch buffer 0, or ``p.grad`` itself when wd = 0.
+
+        ``p.grad`` is never written: it belongs to the layer that filled it.
+        """
+        if not self.weight_decay:
+            return p.grad
+        g = np.multiply(p.data, h["weight_decay"], out=self._buffer(i, p, 0))
+        g += p.grad
+        return g
+
+    # -- the public loop -------------------------------------------------------
+    def step(self) -> None:
+        """Update every parameter once from its current ``.grad``."""
+        self.steps += 1
+        scalars: dict[np.dtype, dict[str, np.floating]] = {}
+        for i, p in enumerate(self.params):
+            dtype = p.data.dtype
+            h = scalars.get(dtype)
+            if h is None:
+                h = scalars[dtype] = self._scalars(dtype)
+            state = self.state[i]
+            if not state:
+                state.update(self._init_state(p))
+            else:
+                self._check_state(i, p, state)
+            self._update(i, p, state, h)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to zero."""
+        for p in self.params:
+            p.zero_grad()
+
+    def _check_state(self, i: int, p: Parameter, state: dict[str, np.ndarray]) -> None:
+        for key, value in state.items():
+            if value.dtype != p.data.dtype or value.shape != p.data.shape:
+                raise TypeError(
+                    f"{type(self).__name__}: state {key!r} of parameter {i} is "
+                    f"{value.dtype}{value.shape} but the parameter is now {p!r}; "
+                    "convert the model before creating its optimizer"
+                )
+
+    # -- checkpoints -------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain dict of hyperparameters, step count and copies of the state arrays."""
+        return {
+            "type": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "steps": self.steps,
+            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what ``state_dict()`` returned; checks everything before changing anything."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(
+                f"{name}: expected a dict from state_dict(), got {type(state_dict).__name__}"
+            )
+        missing = {"type", "hyperparameters", "steps", "state"} - state_dict.keys()
+        if missing:
+            raise ValueError(f"{name}: state dict is missing {sorted(missing)}")
+        if state_dict["type"] != name:
+            raise ValueError(f"{name}: state dict was saved from {state_dict['type']}, not {name}")
+        states = state_dict["state"]
+        if len(states) != len(self.params):
+            raise ValueError(
+                f"{name}: state dict holds state for {len(states)} parameters, "
+                f"this optimizer has {len(self.params)}"
+            )
+        hyper = dict(state_dict["hyperparameters"])
+        if set(hyper) != set(self._hyper_names):
+            raise ValueError(
+                f"{name}: state dict has hyperparameters {sorted(hyper)}, "
+                f"expected {sorted(self._hyper_names)}"
+            )
+        hyper = self._check_hyperparameters(hyper)
+        steps = state_dict["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"{name}: steps must be a non-negative integer, got {steps!r}")
+        for i, (p, s) in enumerate(zip(self.params, states)):
+            for key, value in s.items():
+                if key not in self.state_keys:
+                    raise ValueError(
+                        f"{name}: unknown state {key!r} for parameter {i}; "
+                        f"expected some of {list(self.state_keys)}"
+                    )
+                if np.shape(value) != p.shape:
+                    raise ValueError(
+                        f"{name}: state {key!r} of parameter {i} has shape "
+                        f"{np.shape(value)}, expected {p.shape} ({p!r})"
+                    )
+        for name_, value in hyper.items():
+            setattr(self, name_, value)
+        self.steps = int(steps)
+        self.state = [
+            {k: np.array(v, dtype=p.data.dtype, copy=True) for k, v in s.items()}
+            for p, s in zip(self.params, states)
+        ]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        n = len(self.params)
+        return f"{type(self).__name__}({args}; {n} parameter{'s' if n != 1 else ''})"
