@@ -15,6 +15,19 @@ MNIST_DIR = SHARED / "datasets" / "mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory) -> Path:
+    """Keep every test's processed-data cache out of the user's real cache folder."""
+    path = tmp_path_factory.mktemp("nn-cache")
+    previous = os.environ.get("NN_CACHE_DIR")
+    os.environ["NN_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("NN_CACHE_DIR", None)
+    else:
+        os.environ["NN_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():

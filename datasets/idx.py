@@ -1,0 +1,129 @@
+"""Read IDX files (the MNIST container format), gzip-compressed or not.
+
+An IDX file is a big-endian header -- two zero bytes, a type code, the number
+of dimensions, then one uint32 per dimension -- followed by the raw array.
+MNIST images have magic 2051 (``0x00000803``: uint8, 3 dims), labels 2049
+(``0x00000801``: uint8, 1 dim).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DatasetError", "read_idx", "IMAGES_MAGIC", "LABELS_MAGIC"]
+
+IMAGES_MAGIC = 2051
+LABELS_MAGIC = 2049
+
+# IDX type code -> big-endian NumPy dtype.
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CHUNK = 1 << 20  # decompress in 1 MiB steps straight into the result array
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class DatasetError(ValueError):
+    """A data set file is missing, corrupt, or could not be downloaded."""
+
+
+def _read_exact(stream, buf: memoryview) -> int:
+    """Fill ``buf`` from ``stream``; return how many bytes were read (short at EOF)."""
+    pos = 0
+    total = len(buf)
+    while pos < total:
+        n = stream.readinto(buf[pos:pos + _CHUNK])
+        if not n:
+            break
+        pos += n
+    return pos
+
+
+def _read_stream(stream, name: str, magic: int | None) -> np.ndarray:
+    header = stream.read(4)
+    if len(header) < 4:
+        raise DatasetError(f"{name}: file too short for an IDX header ({len(header)} bytes)")
+    zero, type_code, ndim = struct.unpack(">HBB", header)
+    found_magic = int.from_bytes(header, "big")
+    if magic is not None and found_magic != magic:
+        raise DatasetError(
+            f"{name}: wrong magic number {found_magic} (0x{found_magic:08x}), "
+            f"expected {magic} (0x{magic:08x}); is this the right file?"
+        )
+    if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
+        raise DatasetError(f"{name}: not an IDX file (header bytes {header.hex()})")
+    dims_raw = stream.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise DatasetError(f"{name}: truncated IDX header (expected {ndim} dimensions)")
+    shape = struct.unpack(f">{ndim}I", dims_raw)
+    dtype = _IDX_DTYPES[type_code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+    data = np.empty(expected, dtype=np.uint8)
+    got = _read_exact(stream, memoryview(data))
+    if got < expected:
+        raise DatasetError(
+            f"{name}: truncated: header {'x'.join(map(str, shape))} needs {expected} data "
+            f"bytes, file has {got}"
+        )
+    if stream.read(1):
+        raise DatasetError(
+            f"{name}: more data than the header {'x'.join(map(str, shape))} describes "
+            f"({expected} bytes); the file is corrupt or not this format"
+        )
+    out = data.view(dtype).reshape(shape)
+    if dtype.byteorder == ">":
+        out = out.astype(dtype.newbyteorder("="))
+    return out
+
+
+def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray:
+    """Read one IDX file into a NumPy array, checking its structure.
+
+    Gzip files (name ending in ``.gz``, or starting with the gzip magic bytes)
+    are decompressed on the fly, in chunks, straight into the result: no
+    full-size intermediate copy.
+
+    Args:
+        path: the ``.gz`` or uncompressed IDX file.
+        magic: the magic number the file must carry (``IMAGES_MAGIC`` = 2051,
+            ``LABELS_MAGIC`` = 2049), or None to accept any IDX type.
+
+    Returns:
+        A writable array with the shape from the header (e.g. ``(N, 28, 28)``
+        uint8 for MNIST images, ``(N,)`` uint8 for labels), native byte order.
+
+    Raises:
+        DatasetError: naming the file, for a bad gzip stream, a wrong magic
+            number, a truncated file, or trailing bytes after the data.
+        FileNotFoundError: the file does not exist.
+
+    Example:
+        >>> labels = read_idx("t10k-labels-idx1-ubyte.gz", magic=LABELS_MAGIC)  # doctest: +SKIP
+        >>> labels.shape, labels.dtype  # doctest: +SKIP
+        ((10000,), dtype('uint8'))
+    """
+    path = Path(path)
+    name = str(path)
+    try:
+        with open(path, "rb") as raw:
+            # a raw IDX file starts with 00 00, gzip with 1f 8b: sniff, so misnamed files work
+            if path.name.endswith(".gz") or raw.read(2) == _GZIP_MAGIC:
+                raw.seek(0)
+                with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                    return _read_stream(stream, name, magic)
+            raw.seek(0)
+            return _read_stream(raw, name, magic)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{name}: corrupt or truncated gzip data ({exc})") from exc
