@@ -159,6 +159,11 @@ class Layer:
         """JSON-serialisable constructor arguments that rebuild this layer."""
         return {}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        """Rebuild a layer from ``config()``'s output (weights are loaded separately)."""
+        return cls(**config)
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of ``forward``'s result for an input of ``input_shape``."""
         return tuple(input_shape)

@@ -1,4 +1,4 @@
-"""Where the pieces are put together: Sequential, gradient checking, training.
+"""Where the pieces are put together: Sequential, gradient checking, training, checkpoints.
 
 >>> import nn
 >>> from layers import Affine, ReLU
@@ -6,7 +6,15 @@
 """
 
 from layers import Parameter
+from nn.checkpoint import CheckpointError, load_model, load_optimizer_state, load_weights, save_model
 from nn.gradcheck import GradCheckReport, gradcheck, numerical_gradient
+from nn.history import History
+from nn.models import mlp, simple_convnet
 from nn.sequential import Sequential
+from nn.trainer import DivergenceError, Trainer, count_correct, evaluate
 
-__all__ = ["GradCheckReport", "Parameter", "Sequential", "gradcheck", "numerical_gradient"]
+__all__ = [
+    "CheckpointError", "DivergenceError", "GradCheckReport", "History", "Parameter", "Sequential",
+    "Trainer", "count_correct", "evaluate", "gradcheck", "load_model", "load_optimizer_state",
+    "load_weights", "mlp", "numerical_gradient", "save_model", "simple_convnet",
+]

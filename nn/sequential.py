@@ -116,6 +116,27 @@ class Sequential(Layer):
         return {"layers": [{"class": type(layer).__name__, "config": layer.config()}
                            for layer in self.layers]}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        layers = []
+        for i, spec in enumerate(config.get("layers", [])):
+            name = spec.get("class")
+            if name not in Layer.registry:
+                raise ValueError(f"layer {i}: unknown layer class {name!r}; known classes are "
+                                 f"{sorted(Layer.registry)}")
+            layers.append(Layer.registry[name].from_config(spec.get("config", {})))
+        return cls(layers)
+
+    def save(self, path: Any, optimizer: Any = None, metadata: dict[str, Any] | None = None) -> Any:
+        """Write architecture, parameters and buffers (and optimizer state) to one ``.npz``.
+
+        The file is written to a temporary name and renamed into place, so an
+        interrupted save never leaves a half-written checkpoint.  See
+        ``nn.load_model``.
+        """
+        from nn.checkpoint import save_model  # checkpoint imports nothing of Sequential's
+        return save_model(self, path, optimizer=optimizer, metadata=metadata)
+
     # -- containers and display --------------------------------------------
     def __len__(self) -> int:
         return len(self.layers)

@@ -1,0 +1,196 @@
+"""Trainer: the three regimes, real epochs, reproducibility, early stopping, divergence."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+import optimizers
+from layers import Affine, Sigmoid
+from losses import SoftmaxWithLoss
+from nn import DivergenceError, Sequential, Trainer, mlp
+
+
+def blobs(n=120, seed=0):
+    """Three separable Gaussian blobs in 4-D: a problem a small MLP learns in a few epochs."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 3, size=n)
+    centres = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], dtype=np.float32)
+    x = centres[t] + 0.5 * rng.standard_normal((n, 4)).astype(np.float32)
+    return x, t
+
+
+def make_trainer(lr=0.1, **kwargs):
+    model = mlp(4, [8], 3, seed=0)
+    return Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=lr), **kwargs)
+
+
+def test_full_batch_makes_exactly_one_update_per_epoch():
+    x, t = blobs()
+    trainer = make_trainer()
+    history = trainer.fit(x, t, epochs=4, batch_size=None, verbose=0)
+    assert history.updates == 4
+    assert len(history) == 4
+
+
+@pytest.mark.parametrize("batch_size, expected", [(1, 120), (32, 4), (120, 1), (None, 1)])
+def test_every_sample_is_seen_exactly_once_per_epoch(batch_size, expected):
+    x, t = blobs()
+    x = x.copy()
+    x[:, 3] = np.arange(len(x))  # tag each sample with its index
+    model = Sequential([Affine(4, 3, rng=0)])
+    seen = []
+    original = model.forward
+
+    def spy(xb):
+        seen.append(xb[:, 3].astype(int).copy())
+        return original(xb)
+
+    model.forward = spy
+    trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=1e-6))
+    for epoch in range(2):
+        seen.clear()
+        history = trainer.fit(x, t, epochs=1, batch_size=batch_size, seed=epoch, verbose=0)
+        assert history.updates == expected
+        assert sorted(np.concatenate(seen).tolist()) == list(range(len(x)))
+
+
+def test_same_seed_gives_the_same_history_bit_for_bit():
+    x, t = blobs()
+    runs = []
+    for _ in range(2):
+        trainer = make_trainer()
+        h = trainer.fit(x, t, epochs=3, batch_size=16, seed=7, validation_data=blobs(30, 1), verbose=0)
+        runs.append((h.loss, h.accuracy, h.val_loss, h.val_accuracy,
+                     [p.data.copy() for p in trainer.model.parameters()]))
+    assert runs[0][:4] == runs[1][:4]
+    for a, b in zip(runs[0][4], runs[1][4]):
+        np.testing.assert_array_equal(a, b)
+    other = make_trainer().fit(x, t, epochs=3, batch_size=16, seed=8, verbose=0)
+    assert other.loss != runs[0][0]
+
+
+def test_logged_loss_comes_from_the_training_forward_passes():
+    x, t = blobs()
+    trainer = make_trainer()
+    calls = []
+    original = trainer.model.forward
+    trainer.model.forward = lambda xb: calls.append(len(xb)) or original(xb)
+    trainer.fit(x, t, epochs=1, batch_size=40, verbose=0)
+    assert calls == [40, 40, 40]  # no second forward pass just to print a number
+
+
+def test_training_learns_and_reports_validation():
+    x, t = blobs(300)
+    trainer = make_trainer(lr=0.5)
+    history = trainer.fit(x, t, epochs=15, batch_size=20, validation_data=blobs(100, 1), seed=0, verbose=0)
+    assert history.loss[-1] < history.loss[0] / 3
+    assert history.val_accuracy[-1] > 0.95
+    assert all(tm > 0 for tm in history.time)
+    loss, acc = trainer.evaluate(*blobs(100, 1))
+    assert loss == pytest.approx(history.val_loss[-1]) and acc == history.val_accuracy[-1]
+
+
+def test_one_hot_targets_train_too():
+    x, t = blobs()
+    history = make_trainer().fit(x, np.eye(3, dtype=np.float32)[t], epochs=2, batch_size=10, verbose=0)
+    assert 0 <= history.accuracy[-1] <= 1 and history.accuracy[-1] > 0.5
+
+
+def test_early_stopping_restores_the_best_weights():
+    x, t = blobs(200)
+    xv, tv = blobs(60, 2)
+    trainer = make_trainer(lr=0.5)
+    snapshots = {}
+    record = lambda tr, epoch, logs: snapshots.__setitem__(epoch, [p.data.copy() for p in tr.model.parameters()])
+    trainer.callbacks.append(record)
+    # An absurd learning rate after epoch 2 makes the validation loss worse from then on.
+    schedule_lrs = iter([0.5, 50.0, 50.0, 50.0, 50.0, 50.0])
+
+    class Jump:
+        def step(self):
+            trainer.optimizer.lr = next(schedule_lrs)
+
+    trainer.schedule = Jump()
+    history = trainer.fit(x, t, epochs=10, batch_size=20, validation_data=(xv, tv), patience=2,
+                          seed=0, verbose=0)
+    best = history.best_epoch
+    assert len(history) < 10 and "early stopping" in history.stop_reason
+    assert history.val_loss[best - 1] == min(history.val_loss)
+    for p, saved in zip(trainer.model.parameters(), snapshots[best]):
+        np.testing.assert_array_equal(p.data, saved)
+    assert trainer.evaluate(xv, tv)[0] == pytest.approx(history.val_loss[best - 1])
+
+
+def test_callback_can_stop_training():
+    x, t = blobs()
+    trainer = make_trainer()
+    trainer.callbacks.append(lambda tr, epoch, logs: setattr(tr, "stop_training", epoch == 2))
+    history = trainer.fit(x, t, epochs=10, batch_size=30, verbose=0)
+    assert len(history) == 2 and history.stop_reason == "stopped by a callback"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is what this test provokes
+def test_nan_loss_stops_with_a_clear_message():
+    x, t = blobs()
+    trainer = make_trainer(lr=1e30)
+    with pytest.raises(DivergenceError, match=r"loss became (nan|inf) at epoch \d+, batch \d+ of 4 "
+                                              r"\(learning rate 1e\+30\)") as info:
+        trainer.fit(x, t, epochs=5, batch_size=30, verbose=0)
+    assert isinstance(info.value.history.loss, list)
+
+
+def test_schedule_is_called_once_per_epoch():
+    x, t = blobs()
+    trainer = make_trainer()
+    trainer.schedule = optimizers.StepLR(trainer.optimizer, step_size=1, gamma=0.5)
+    history = trainer.fit(x, t, epochs=3, batch_size=40, verbose=0)
+    assert history.lr == [0.1, 0.05, 0.025]
+
+
+def test_progress_lines_and_silence():
+    x, t = blobs()
+    out = io.StringIO()
+    make_trainer().fit(x, t, epochs=2, batch_size=40, validation_data=blobs(30, 1), verbose=1, file=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2") and "val_acc" in lines[0]
+    assert "\r" not in out.getvalue()  # not a terminal: plain lines, no bar
+    quiet = io.StringIO()
+    make_trainer().fit(x, t, epochs=2, batch_size=40, verbose=0, file=quiet)
+    assert quiet.getvalue() == ""
+
+
+def test_binary_classifier_with_one_output():
+    from losses import SigmoidWithLoss
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    t = np.array([0, 1, 1, 1])
+    model = Sequential([Affine(2, 1, rng=0)])
+    trainer = Trainer(model, SigmoidWithLoss(), optimizers.SGD(model.parameters(), lr=1.0))
+    history = trainer.fit(x, t, epochs=200, batch_size=None, verbose=0)
+    assert history.accuracy[-1] == 1.0  # OR is linearly separable
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, "epochs must be a positive integer, got 0"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"patience": 0}, "patience must be a positive integer or None, got 0"),
+])
+def test_bad_arguments(kwargs, match):
+    x, t = blobs()
+    with pytest.raises(ValueError, match=match):
+        make_trainer().fit(x, t, **{"epochs": 1, **kwargs}, verbose=0)
+
+
+def test_bad_data_and_objects():
+    x, t = blobs()
+    with pytest.raises(ValueError, match="x has 120 samples but t has 100"):
+        make_trainer().fit(x, t[:100], epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="expected a loss object"):
+        Trainer(mlp(4, [3], 3), "cross_entropy", None)
+    model = Sequential([Affine(4, 3), Sigmoid()])
+    with pytest.raises(TypeError, match="expected an optimizer with step"):
+        Trainer(model, SoftmaxWithLoss(), "sgd")
+    assert math.isnan(make_trainer().fit(x, t, epochs=1, verbose=0).val_loss[0])
