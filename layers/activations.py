@@ -25,18 +25,18 @@ class Activation(Layer):
     def __init__(self) -> None:
         super().__init__()
         self.out_shape: tuple[int, ...] | None = None  # set by each forward
+        self.in_dtype: np.dtype | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         out = self._forward(x)
-        self.out_shape = out.shape
+        self.out_shape, self.in_dtype = out.shape, x.dtype
         return out
 
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.out_shape is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.out_shape)
-        check_array(self, dout, "dout")
+        self._check_dout(dout, self.out_shape, self.in_dtype)
         if not input_grad:
             return None
         return self._backward(dout)

@@ -183,7 +183,9 @@ class Layer:
             "run forward on a batch first"
         )
 
-    def _check_dout(self, dout: np.ndarray, expected_shape: tuple[int, ...]) -> None:
+    def _check_dout(self, dout: np.ndarray, expected_shape: tuple[int, ...],
+                    dtype: np.dtype | None = None) -> None:
+        """Refuse a ``dout`` that is not an array of the last output's shape (and ``dtype``)."""
         if not isinstance(dout, np.ndarray):
             raise TypeError(
                 f"{self.describe()}: expected dout as a NumPy array, got {type(dout).__name__}"
@@ -192,6 +194,11 @@ class Layer:
             raise ValueError(
                 f"{self.describe()}: expected dout of shape {tuple(expected_shape)} "
                 f"(the shape of the last forward's output), got {dout.shape}"
+            )
+        if dtype is not None and dout.dtype != dtype:
+            raise TypeError(
+                f"{self.describe()}: expected {dtype} dout (the dtype of the last forward), "
+                f"got {dout.dtype}"
             )
 
 

@@ -263,8 +263,7 @@ class Convolution(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.col is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.out_shape)
-        check_dtype_matches(self, dout, self.dtype)
+        self._check_dout(dout, self.out_shape, self.dtype)
         n, oc, oh, ow = self.out_shape
         d3 = dout.reshape(n, oc, oh * ow)
         self.b.grad += d3.sum(axis=(0, 2))

@@ -118,8 +118,7 @@ class Affine(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x is None:
             raise self._missing_forward()
-        self._check_dout(dout, (self.x.shape[0], self.out_features))
-        check_dtype_matches(self, dout, self.dtype)
+        self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
         self.W.grad += self.x.T @ dout
         self.b.grad += dout.sum(axis=0)
         if not input_grad:

@@ -126,8 +126,7 @@ class BatchNorm(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.xhat is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.xhat.shape)
-        check_dtype_matches(self, dout, self.dtype)
+        self._check_dout(dout, self.xhat.shape, self.dtype)
         axes, shape = self._axes(dout.ndim)
         dbeta = dout.sum(axis=axes)
         dgamma = (dout * self.xhat).sum(axis=axes)

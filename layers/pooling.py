@@ -72,10 +72,7 @@ class Pooling(Layer):
     def _start_backward(self, dout: np.ndarray) -> None:
         if self.x_shape is None:
             raise self._missing_forward()
-        self._check_dout(dout, (*self.x_shape[:2], *self.out_hw))
-        if dout.dtype != self.in_dtype:
-            raise TypeError(f"{self.describe()}: expected {self.in_dtype} dout (the dtype of "
-                            f"the last forward's input), got {dout.dtype}")
+        self._check_dout(dout, (*self.x_shape[:2], *self.out_hw), self.in_dtype)
 
 
 class MaxPooling(Pooling):

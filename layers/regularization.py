@@ -107,10 +107,7 @@ class Dropout(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x_shape is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.x_shape)
-        if dout.dtype != self.in_dtype:
-            raise TypeError(f"{self.describe()}: expected {self.in_dtype} dout (the dtype of "
-                            f"the last forward's input), got {dout.dtype}")
+        self._check_dout(dout, self.x_shape, self.in_dtype)
         if not input_grad:
             return None
         return dout.copy() if self.mask is None else dout * self.mask

@@ -46,10 +46,7 @@ class Flatten(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x_shape is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.output_shape(self.x_shape))
-        if dout.dtype != self.in_dtype:
-            raise TypeError(f"Flatten: expected {self.in_dtype} dout (the dtype of the last "
-                            f"forward's input), got {dout.dtype}")
+        self._check_dout(dout, self.output_shape(self.x_shape), self.in_dtype)
         if not input_grad:
             return None
         return dout.reshape(self.x_shape).copy()

@@ -72,7 +72,7 @@ class History:
         if self.has_validation:
             ax_loss.plot(self.epoch, self.val_loss, "s-", label="validation")
             ax_acc.plot(self.epoch, [100 * a for a in self.val_accuracy], "s-", label="validation")
-        if self.best_epoch is not None:
+        if self.best_epoch is not None and self.has_validation:
             for ax in (ax_loss, ax_acc):
                 ax.axvline(self.best_epoch, color="grey", linestyle=":", label="best epoch")
         ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")

@@ -217,3 +217,11 @@ def test_step_outputs_and_refuses_backward():
     np.testing.assert_array_equal(out, [[-1, 1]])
     with pytest.raises(RuntimeError, match="Step has no useful gradient"):
         bipolar.backward(np.ones((1, 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
+def test_dout_of_another_dtype_is_refused(name, make, shape):
+    layer = make(np.float32)
+    out = layer.forward(away_from_zero(shape).astype(np.float32))
+    with pytest.raises(TypeError, match="expected float32 dout .*got float64"):
+        layer.backward(np.ones(out.shape, dtype=np.float64))
