@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.linalg import blas
 
 from layers.base import Layer, Parameter, as_float_dtype, check_array, check_dtype_matches
 
@@ -45,6 +46,25 @@ def check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+_GEMM = {np.dtype(np.float32): blas.sgemm, np.dtype(np.float64): blas.dgemm}
+
+
+def add_xt_dout(grad: np.ndarray, x: np.ndarray, dout: np.ndarray) -> None:
+    """grad += x.T @ dout, accumulated by BLAS in place (beta = 1), with no temporary.
+
+    ``grad`` is C-ordered (in, out), so its transpose is a Fortran-ordered
+    (out, in) matrix that GEMM can update in place as dout.T @ x; the
+    transposes are flags, not copies.  Falls back to NumPy for arrays that
+    are not contiguous.
+    """
+    gemm = _GEMM.get(grad.dtype)
+    if (gemm is None or not grad.flags.c_contiguous or not x.flags.c_contiguous
+            or not dout.flags.c_contiguous or x.dtype != grad.dtype or dout.dtype != grad.dtype):
+        grad += x.T @ dout
+        return
+    gemm(1.0, dout.T, x.T, beta=1.0, c=grad.T, trans_b=1, overwrite_c=1)
 
 
 class Affine(Layer):
@@ -119,7 +139,7 @@ class Affine(Layer):
         if self.x is None:
             raise self._missing_forward()
         self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
-        self.W.grad += self.x.T @ dout
+        add_xt_dout(self.W.grad, self.x, dout)
         self.b.grad += dout.sum(axis=0)
         if not input_grad:
             return None
