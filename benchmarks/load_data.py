@@ -2,7 +2,7 @@
 cache), and the peak memory of ``load_fashion_mnist()``.
 
 Every measurement runs in a fresh Python process, so each one pays the real
-first-touch cost of its arrays and ``ru_maxrss`` is that one load's peak.
+first-touch cost of its arrays and its peak RSS (VmHWM) is that one load's peak.
 Times are taken inside the child around the load call only (interpreter start
 and imports excluded); memory is the child's peak RSS minus that of a child
 which imports the same modules and loads nothing.
@@ -25,13 +25,15 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
 
 
 def child(which: str, mode: str, fmt: str, data_dir: str | None) -> None:
     """Run one load in this (fresh) process and print a JSON line of results."""
-    import resource
     import time
+
+    from common import peak_rss_mb
 
     import numpy as np
 
@@ -48,7 +50,7 @@ def child(which: str, mode: str, fmt: str, data_dir: str | None) -> None:
         result["seconds"] = time.perf_counter() - start
         result["nbytes"] = x.nbytes + t.nbytes + xt.nbytes + tt.nbytes
         result["samples"] = [len(x), len(xt)]
-    result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["maxrss_kb"] = peak_rss_mb() * 1024
     print(json.dumps(result))
 
 
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="nn-bench-cache-") as cache_dir:
         base = median_of(repeats, "none", "cold", "float32", None, cache_dir)["maxrss_kb"]
         print(f"\nPeak memory of load_fashion_mnist() (float32, flattened), "
-              f"ru_maxrss minus a {base / 1024:.0f} MiB python+numpy+datasets baseline:")
+              f"peak RSS minus a {base / 1024:.0f} MiB python+numpy+datasets baseline:")
         run_child("fashion", "first", "uint8", None, cache_dir)
         for mode in ("cold", "warm"):
             res = median_of(repeats, "fashion", mode, "float32", None, cache_dir)

@@ -14,28 +14,10 @@ import math
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
-from scipy.linalg import blas
 
 from layers.base import Parameter
 
 __all__ = ["Optimizer", "real", "positive", "non_negative", "fraction"]
-
-
-_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
-
-
-def subtract_scaled(p: np.ndarray, scale: np.floating, d: np.ndarray) -> None:
-    """p -= scale * d in one pass and in place (BLAS axpy), leaving ``d`` untouched.
-
-    Falls back to NumPy (through a temporary) for arrays that are not
-    contiguous or of another dtype.
-    """
-    axpy = _AXPY.get(p.dtype)
-    if axpy is not None and d.dtype == p.dtype and p.flags.c_contiguous and d.flags.c_contiguous \
-            and type(p) is np.ndarray and type(d) is np.ndarray:
-        axpy(d.reshape(-1), p.reshape(-1), a=-scale)
-    else:
-        p -= d * scale
 
 
 # -- hyperparameter checks, shared by the optimizers and the schedules -------

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
-from optimizers.base import Optimizer, non_negative, subtract_scaled
+from optimizers.base import Optimizer, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
 
@@ -81,7 +81,11 @@ class SGD(Optimizer):
                 d += g
             else:
                 d = v
-        subtract_scaled(p.data, h["lr"], d)
+        if d is p.grad or d is state.get("momentum_buffer"):
+            d = np.multiply(d, h["lr"], out=self._buffer(i, p, 0))
+        else:
+            d *= h["lr"]
+        p.data -= d
 
 
 class Momentum(SGD):

@@ -28,6 +28,19 @@ def private_cache(tmp_path_factory) -> Path:
         os.environ["NN_CACHE_DIR"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def single_threaded_blas():
+    """One BLAS thread: the test matrices are small, results do not depend on the
+    thread count, and threaded OpenBLAS slows to a crawl on a busy machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield None
+        return
+    with threadpool_limits(limits=1, user_api="blas") as limiter:
+        yield limiter
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():

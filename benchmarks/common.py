@@ -1,0 +1,95 @@
+"""Shared bits of the benchmark scripts: timing, machine description, report files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _status_kb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MiB (Linux; NaN elsewhere)."""
+    kb = _status_kb("VmRSS")
+    return kb / 1024 if kb is not None else float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size, in MiB.
+
+    Read from /proc (VmHWM), which starts afresh at exec; ``ru_maxrss`` does
+    not on Linux: a child started from a large parent inherits its peak.
+    """
+    kb = _status_kb("VmHWM")
+    if kb is None:
+        import resource
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024
+
+
+def blas_info() -> dict[str, Any]:
+    """Which BLAS NumPy uses, with how many threads (threadpoolctl if installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if blas:
+            b = blas[0]
+            return {"blas": f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')})",
+                    "blas_threads": b.get("num_threads")}
+    except ImportError:
+        pass
+    return {"blas": "unknown (pip install threadpoolctl to see)", "blas_threads": None}
+
+
+def machine() -> dict[str, Any]:
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__, **blas_info()}
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_reports(name: str, data: dict[str, Any], table: str, out_dir: Path | None = None) -> Path:
+    """Write ``<name>.json`` and ``<name>.md`` (atomically) into ``out_dir`` and return it."""
+    out_dir = Path(out_dir or RESULTS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for suffix, text in ((".json", json.dumps(data, indent=2)), (".md", table + "\n")):
+        tmp = out_dir / f".{name}{suffix}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out_dir / f"{name}{suffix}")
+    return out_dir

@@ -1,0 +1,23 @@
+"""The README's Python examples run as written (against the shared MNIST copy)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import MNIST_DIR, ROOT
+
+BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def test_readme_has_python_examples():
+    assert len(BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_example_runs(index, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # files the example writes land here
+    code = BLOCKS[index].replace('"../shared/datasets/mnist"', repr(str(MNIST_DIR)))
+    exec(compile(code, f"README.md python block {index}", "exec"), {"__name__": "__readme__"})
+    capsys.readouterr()
