@@ -28,7 +28,10 @@ class Parameter:
     """A trainable array and the gradient accumulated for it.
 
     ``grad`` always has the shape and dtype of ``data``; backward passes add
-    into it and ``zero_grad()`` clears it.
+    into it and ``zero_grad()`` clears it.  Clearing is deferred: the zeros are
+    written when ``grad`` is next read, unless a layer first claims the array
+    with ``grad_to_overwrite()`` and writes its gradient straight into it,
+    which spares a fill and an addition per step.
 
     Args:
         data: the initial values; a float32 or float64 array (copied).
@@ -39,14 +42,42 @@ class Parameter:
     (dtype('float32'), (2, 3))
     """
 
-    __slots__ = ("data", "grad", "name")
+    __slots__ = ("data", "_grad", "_grad_cleared", "name")
 
     def __init__(self, data: np.ndarray, name: str = "") -> None:
         data = np.array(data, copy=True)
         as_float_dtype(data.dtype)
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad = np.zeros_like(data)
+        self._grad_cleared = False  # True: zero_grad() ran and the zeros are not written yet
         self.name = name
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._grad_cleared:
+            self._grad.fill(0)
+            self._grad_cleared = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        if not isinstance(value, np.ndarray) or value.shape != self.data.shape \
+                or value.dtype != self.data.dtype:
+            raise ValueError(f"grad must be an array of shape {self.data.shape} and dtype "
+                             f"{self.data.dtype}, got {getattr(value, 'shape', type(value).__name__)} "
+                             f"{getattr(value, 'dtype', '')}".rstrip())
+        self._grad, self._grad_cleared = value, False
+
+    def grad_to_overwrite(self) -> np.ndarray | None:
+        """The grad array, for a layer to write its gradient into, if it is all zeros.
+
+        Returns ``None`` when gradients are already accumulated there, in which
+        case the layer must add to ``grad`` as usual.
+        """
+        if self._grad_cleared:
+            self._grad_cleared = False
+            return self._grad
+        return None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -61,14 +92,14 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        self.grad.fill(0)
+        self._grad_cleared = True
 
     def astype(self, dtype: Any) -> "Parameter":
         """Convert data and grad to ``dtype`` in place of the old arrays."""
         dt = as_float_dtype(dtype)
         if self.data.dtype != dt:
             self.data = self.data.astype(dt)
-            self.grad = self.grad.astype(dt)
+            self._grad = self._grad.astype(dt)
         return self
 
     def __repr__(self) -> str:

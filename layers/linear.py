@@ -122,10 +122,17 @@ class Affine(Layer):
         if self.x is None:
             raise self._missing_forward()
         self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
-        if self._dW is None or self._dW.dtype != self.W.data.dtype:
-            self._dW = np.empty_like(self.W.data)
-        self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
-        self.b.grad += dout.sum(axis=0)
+        grad_w, grad_b = self.W.grad_to_overwrite(), self.b.grad_to_overwrite()
+        if grad_w is not None:  # right after zero_grad(): no temporary, no addition
+            np.matmul(self.x.T, dout, out=grad_w)
+        else:
+            if self._dW is None or self._dW.dtype != self.W.data.dtype:
+                self._dW = np.empty_like(self.W.data)
+            self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
+        if grad_b is not None:
+            np.sum(dout, axis=0, out=grad_b)
+        else:
+            self.b.grad += dout.sum(axis=0)
         if not input_grad:
             return None
         return (dout @ self.W.data.T).reshape(self.x_shape)

@@ -225,3 +225,29 @@ def test_dout_of_another_dtype_is_refused(name, make, shape):
     out = layer.forward(away_from_zero(shape).astype(np.float32))
     with pytest.raises(TypeError, match="expected float32 dout .*got float64"):
         layer.backward(np.ones(out.shape, dtype=np.float64))
+
+
+def test_zero_grad_then_backward_writes_fresh_gradients():
+    # zero_grad defers its zeros: Affine then writes x.T @ dout straight into grad.
+    layer = Affine(3, 2, rng=0)
+    x = np.ones((4, 3), dtype=np.float32)
+    dout = np.ones((4, 2), dtype=np.float32)
+    layer.forward(x)
+    layer.backward(dout)
+    layer.backward(dout)                      # accumulates: twice the gradient
+    np.testing.assert_array_equal(layer.W.grad, 2 * x.T @ dout)
+    layer.zero_grad()
+    assert not layer.W.grad.any()             # reading after zero_grad sees zeros
+    layer.zero_grad()
+    layer.backward(dout)                      # overwrites the cleared array
+    layer.backward(dout)                      # and then adds
+    np.testing.assert_array_equal(layer.W.grad, 2 * x.T @ dout)
+    np.testing.assert_array_equal(layer.b.grad, 2 * dout.sum(axis=0))
+
+
+def test_parameter_grad_setter_checks_shape_and_dtype():
+    p = Parameter(np.zeros((2, 2), dtype=np.float32))
+    p.grad = np.ones((2, 2), dtype=np.float32)
+    assert p.grad.sum() == 4
+    with pytest.raises(ValueError, match=r"grad must be an array of shape \(2, 2\) and dtype float32"):
+        p.grad = np.ones((2, 2))
