@@ -35,7 +35,8 @@ def test_train_evaluate_summary_end_to_end(mnist_dir, tmp_path, capsys):
 
 def test_full_batch_option(mnist_dir, capsys):
     assert main(["train", "--data-dir", str(mnist_dir), "--hidden", "16", "--epochs", "2",
-                 "--train-size", "500", "--batch-size", "full", "--optimizer", "sgd", "--quiet"]) == 0
+                 "--train-size", "500", "--batch-size", "full", "--optimizer", "sgd", "--quiet",
+                 "--threads", "1"]) == 0
     assert "test accuracy" in capsys.readouterr().out
 
 
