@@ -188,7 +188,7 @@ def test_random_restarts_demo_keeps_the_best_xor_network(quick_runs):
 # -- 6. sensitivity of the cost to each weight -----------------------------------
 def test_sensitivity_gradient_and_ranking(quick_runs):
     out = quick_runs[0]["sensitivity"]
-    grad, delta, top = out["grad"], out["delta"], out["top"]
+    grad, top = out["grad"], out["top"]
     assert grad.shape == (784, 16)
     assert abs(top[0].grad) == np.abs(grad).max()
     assert [abs(s.grad) for s in top] == sorted((abs(s.grad) for s in top), reverse=True)

@@ -2,99 +2,14 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 
-from helpers import (assert_dtype_preserved, assert_gradients_match, assert_inputs_unchanged,
-                     away_from_zero)
 from layers import (Affine, AvgPooling, Convolution, Flatten, Layer, MaxPooling, ReLU, col2im,
                     im2col)
 from losses import SoftmaxWithLoss
 from nn import Sequential, gradcheck
-
-
-def distinct(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """float64 values at least 0.05 apart in random order: no max-pooling ties within h."""
-    size = int(np.prod(shape))
-    values = np.random.default_rng(seed).permutation(size) * 0.05 - 0.025 * size
-    return values.reshape(shape)
-
-
-# (id, factory taking a dtype, input shape)
-CASES = [
-    ("Conv-3x3", lambda dt: Convolution(2, 3, 3, rng=0, dtype=dt), (2, 2, 5, 5)),
-    ("Conv-stride2-pad1", lambda dt: Convolution(2, 3, 3, stride=2, pad=1, rng=1, dtype=dt),
-     (2, 2, 6, 5)),
-    ("Conv-nonsquare", lambda dt: Convolution(3, 2, (2, 3), stride=(2, 1), pad=(1, 0), rng=2,
-                                              dtype=dt), (2, 3, 5, 6)),
-    ("Conv-1x1", lambda dt: Convolution(3, 2, 1, init=0.1, rng=3, dtype=dt), (2, 3, 3, 4)),
-    ("Conv-stride-beyond-kernel", lambda dt: Convolution(1, 2, 2, stride=3, pad=1, rng=4,
-                                                         dtype=dt), (2, 1, 7, 6)),
-    ("MaxPool-2", lambda dt: MaxPooling(2), (2, 3, 4, 4)),
-    ("MaxPool-3-stride2-pad1", lambda dt: MaxPooling(3, stride=2, pad=1), (2, 2, 5, 6)),
-    ("MaxPool-nonsquare-overlap", lambda dt: MaxPooling((2, 3), stride=(1, 2)), (2, 2, 5, 7)),
-    ("AvgPool-2", lambda dt: AvgPooling(2), (2, 3, 4, 5)),
-    ("AvgPool-3-stride2-pad1", lambda dt: AvgPooling(3, stride=2, pad=1), (2, 2, 5, 6)),
-    ("AvgPool-nonsquare-overlap", lambda dt: AvgPooling((3, 2), stride=1, pad=(1, 0)),
-     (2, 2, 4, 5)),
-    ("Flatten", lambda dt: Flatten(), (2, 3, 2, 2)),
-]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_gradients_match_numerical(name, make, shape):
-    assert_gradients_match(make(np.float64), distinct(shape))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_dtype_preserved(name, make, shape, dtype):
-    assert_dtype_preserved(make, shape, np.dtype(dtype))
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_inputs_unchanged(name, make, shape):
-    assert_inputs_unchanged(make(np.float32), away_from_zero(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_backward_before_forward_names_the_layer(name, make, shape):
-    layer = make(np.float32)
-    with pytest.raises(RuntimeError, match=f"{type(layer).__name__}.backward called before forward"):
-        layer.backward(np.ones(shape, dtype=np.float32))
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_wrong_dout_is_refused(name, make, shape):
-    layer = make(np.float32)
-    out = layer.forward(away_from_zero(shape).astype(np.float32))
-    with pytest.raises(ValueError, match="expected dout of shape"):
-        layer.backward(np.ones((out.shape[0] + 1, *out.shape[1:]), dtype=np.float32))
-    with pytest.raises(TypeError, match="expected float32 .*got float64"):
-        layer.backward(np.ones(out.shape))
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_output_shape_and_config_rebuild(name, make, shape):
-    layer = make(np.float32)
-    out = layer.forward(away_from_zero(shape).astype(np.float32))
-    assert layer.output_shape(shape) == out.shape
-    config = json.loads(json.dumps(layer.config()))   # what a checkpoint stores
-    rebuilt = Layer.registry[type(layer).__name__](**config)
-    assert rebuilt.describe() == layer.describe()
-    assert rebuilt.config() == layer.config()
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_integer_or_list_input_is_refused(name, make, shape):
-    layer = make(np.float32)
-    with pytest.raises(TypeError, match="expected a float32 or float64 input, got int64"):
-        layer.forward(np.ones(shape, dtype=np.int64))
-    with pytest.raises(TypeError, match="expected input as a NumPy array, got list"):
-        layer.forward([[1.0, 2.0]])
 
 
 def test_new_layers_are_registered():

@@ -3,69 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import numpy as np
 import pytest
 
-from helpers import (assert_dtype_preserved, assert_gradients_match, assert_inputs_unchanged,
-                     away_from_zero)
+from helpers import (assert_gradients_match, away_from_zero)
 from layers import AvgPooling, BatchNorm, Convolution, Dropout, Flatten, Layer, MaxPooling, ReLU
+from layer_cases import batchnorm
 from nn import Sequential, gradcheck, load_model
-
-
-def batchnorm(num_features: int, dtype=np.float64, *, eval_mode: bool = False, seed: int = 0):
-    """A BatchNorm with non-trivial gamma, beta and running statistics."""
-    rng = np.random.default_rng(seed)
-    layer = BatchNorm(num_features, dtype=dtype)
-    layer.gamma.data[...] = rng.uniform(0.5, 2.0, num_features)
-    layer.beta.data[...] = rng.standard_normal(num_features)
-    layer.running_mean[...] = rng.standard_normal(num_features)
-    layer.running_var[...] = rng.uniform(0.5, 2.0, num_features)
-    return layer.eval() if eval_mode else layer
-
-
-# (id, factory taking a dtype, input shape)
-CASES = [
-    ("BatchNorm-2d-train", lambda dt: batchnorm(3, dt), (5, 3)),
-    ("BatchNorm-2d-train-batch-of-two", lambda dt: batchnorm(4, dt), (2, 4)),
-    ("BatchNorm-4d-train", lambda dt: batchnorm(2, dt), (3, 2, 3, 2)),
-    ("BatchNorm-4d-train-one-sample", lambda dt: batchnorm(2, dt), (1, 2, 2, 3)),
-    ("BatchNorm-2d-eval", lambda dt: batchnorm(3, dt, eval_mode=True), (4, 3)),
-    ("BatchNorm-4d-eval", lambda dt: batchnorm(2, dt, eval_mode=True), (2, 2, 3, 3)),
-    ("Dropout-eval", lambda dt: Dropout(0.4, rng=0).eval(), (4, 5)),
-]
-IDS = [c[0] for c in CASES]
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_gradients_match_numerical(name, make, shape):
-    assert_gradients_match(make(np.float64), away_from_zero(shape))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_dtype_preserved(name, make, shape, dtype):
-    assert_dtype_preserved(make, shape, np.dtype(dtype))
-
-
-@pytest.mark.parametrize("name, make, shape", CASES, ids=IDS)
-def test_inputs_unchanged(name, make, shape):
-    assert_inputs_unchanged(make(np.float32), away_from_zero(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("layer", [BatchNorm(3), Dropout(0.5)], ids=["BatchNorm", "Dropout"])
-def test_backward_before_forward_names_the_layer(layer):
-    with pytest.raises(RuntimeError, match=f"{type(layer).__name__}.backward called before forward"):
-        layer.backward(np.ones((2, 3), dtype=np.float32))
-
-
-@pytest.mark.parametrize("layer", [BatchNorm(3, momentum=0.8, eps=1e-3, dtype=np.float64),
-                                   Dropout(0.25)], ids=["BatchNorm", "Dropout"])
-def test_config_rebuilds_the_layer(layer):
-    config = json.loads(json.dumps(layer.config()))
-    rebuilt = Layer.registry[type(layer).__name__](**config)
-    assert rebuilt.config() == layer.config() and repr(rebuilt) == repr(layer)
 
 
 def test_registered():
