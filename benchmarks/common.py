@@ -63,6 +63,8 @@ def blas_info() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
         blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        # SciPy may bring its own BLAS; the one that matters here is NumPy's.
+        blas.sort(key=lambda i: "numpy" not in i.get("filepath", ""))
         if blas:
             b = blas[0]
             return {"blas": f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')})",

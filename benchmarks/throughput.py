@@ -1,0 +1,249 @@
+"""Training throughput against PyTorch: samples per second of one epoch, and memory.
+
+One epoch = forward, backward and an SGD update for every mini-batch of
+60,000 MNIST-shaped float32 samples, shuffled without replacement.  Ours runs
+through ``nn.Trainer.fit`` (the code users run); PyTorch runs the usual
+loop (index a shuffled batch, forward, ``CrossEntropyLoss``, ``zero_grad``,
+``backward``, ``SGD.step``) with the same thread count, dtype, batch size and
+initial weights.  Runs are interleaved (ours, theirs, ours, ...) in one
+process and the medians compared.
+
+Memory: each framework trains ``--memory-epochs`` epochs in a fresh child
+process that records its resident set size after every epoch and its peak.
+
+Writes results/throughput.{md,json}.
+
+    python benchmarks/throughput.py            # full: 60,000 samples, 5 repeats
+    python benchmarks/throughput.py --quick    # seconds, for CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine, markdown_table, peak_rss_mb, rss_mb, write_reports  # noqa: E402
+
+import nn  # noqa: E402
+import optimizers  # noqa: E402
+from losses import SoftmaxWithLoss  # noqa: E402
+
+# (name, layer sizes, activation, batch size)
+NETWORKS = [
+    ("784-50-10 sigmoid", [784, 50, 10], "sigmoid", 100),
+    ("784-100-100-10 ReLU", [784, 100, 100, 10], "relu", 100),
+    ("784-256-256-10 ReLU", [784, 256, 256, 10], "relu", 128),
+]
+LR = 0.01
+
+
+def limit_threads(threads: int) -> object:
+    """Limit NumPy's BLAS to ``threads`` (threadpoolctl) and return the limiter to keep alive."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("warning: threadpoolctl is not installed; NumPy's BLAS thread count is not set")
+        return None
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def make_data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, size=n)
+
+
+class Ours:
+    def __init__(self, sizes, activation, batch):
+        self.model = nn.mlp(sizes[0], sizes[1:-1], sizes[-1], activation_name=activation, seed=0)
+        self.trainer = nn.Trainer(self.model, SoftmaxWithLoss(),
+                                  optimizers.SGD(self.model.parameters(), lr=LR))
+        self.batch = batch
+        self.epoch = 0
+
+    def run_epoch(self, x, t) -> None:
+        self.epoch += 1
+        self.trainer.fit(x, t, epochs=1, batch_size=self.batch, seed=self.epoch, verbose=0)
+
+
+class Torch:
+    def __init__(self, sizes, activation, batch, init_from: Ours | None = None):
+        import torch
+        act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[activation]
+        mods = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            mods.append(torch.nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                mods.append(act())
+        self.torch = torch
+        self.model = torch.nn.Sequential(*mods)
+        if init_from is not None:  # the same initial weights as ours
+            affines = [m for m in self.model if isinstance(m, torch.nn.Linear)]
+            params = init_from.model.parameters()
+            with torch.no_grad():
+                for lin, (w, b) in zip(affines, zip(params[0::2], params[1::2])):
+                    lin.weight.copy_(torch.from_numpy(w.data.T.copy()))
+                    lin.bias.copy_(torch.from_numpy(b.data))
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.batch = batch
+        self.gen = torch.Generator().manual_seed(0)
+
+    def run_epoch(self, x, t) -> None:
+        torch = self.torch
+        n = len(x)
+        order = torch.randperm(n, generator=self.gen)
+        for i in range(0, n, self.batch):
+            idx = order[i:i + self.batch]
+            xb, tb = x[idx], t[idx]
+            out = self.model(xb)
+            loss = self.loss(out, tb)
+            self.opt.zero_grad(set_to_none=False)
+            loss.backward()
+            self.opt.step()
+
+
+def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> list[dict]:
+    x, t = make_data(n)
+    if have_torch:
+        import torch
+        torch.set_num_threads(threads)
+        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    results = []
+    for name, sizes, activation, batch in NETWORKS:
+        ours = Ours(sizes, activation, batch)
+        theirs = Torch(sizes, activation, batch, init_from=ours) if have_torch else None
+        ours.run_epoch(x[:5000], t[:5000])  # warm up caches and allocators
+        if theirs:
+            theirs.run_epoch(xt[:5000], tt[:5000])
+        ours_s, theirs_s = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            ours.run_epoch(x, t)
+            ours_s.append(time.perf_counter() - start)
+            if theirs:
+                start = time.perf_counter()
+                theirs.run_epoch(xt, tt)
+                theirs_s.append(time.perf_counter() - start)
+        r = {"network": name, "batch": batch, "samples": n,
+             "ours_samples_per_s": n / statistics.median(ours_s), "ours_epoch_s": ours_s}
+        if theirs:
+            r["torch_samples_per_s"] = n / statistics.median(theirs_s)
+            r["torch_epoch_s"] = theirs_s
+            r["ratio"] = r["ours_samples_per_s"] / r["torch_samples_per_s"]
+        results.append(r)
+        line = f"{name:>22} b{batch}: ours {r['ours_samples_per_s']:>9,.0f} samples/s"
+        if theirs:
+            line += f"   PyTorch {r['torch_samples_per_s']:>9,.0f}   ratio {r['ratio']:.2f}x"
+        print(line, flush=True)
+    return results
+
+
+def memory_child(framework: str, index: int, n: int, epochs: int, threads: int) -> None:
+    """Child process: train ``epochs`` epochs, print RSS after each and the peak, as JSON."""
+    _limiter = limit_threads(threads)
+    name, sizes, activation, batch = NETWORKS[index]
+    x, t = make_data(n)
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        x, t = torch.from_numpy(x), torch.from_numpy(t)
+        runner = Torch(sizes, activation, batch)
+    else:
+        runner = Ours(sizes, activation, batch)
+    rss = []
+    for _ in range(epochs):
+        runner.run_epoch(x, t)
+        rss.append(rss_mb())
+    peak = peak_rss_mb()
+    print(json.dumps({"rss_after_epoch_mb": rss, "peak_mb": peak}))
+
+
+def memory(n: int, epochs: int, threads: int, have_torch: bool) -> list[dict]:
+    results = []
+    for index, (name, *_rest) in enumerate(NETWORKS):
+        row = {"network": name}
+        for framework in ("ours", "torch") if have_torch else ("ours",):
+            out = subprocess.run([sys.executable, __file__, "--memory-child", framework, str(index),
+                                  str(n), str(epochs), str(threads)],
+                                 capture_output=True, text=True, check=True)
+            row[framework] = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(row)
+        ours = row["ours"]
+        growth = ours["rss_after_epoch_mb"][-1] - ours["rss_after_epoch_mb"][min(1, epochs - 1)]
+        line = (f"{name:>22}: ours peak {ours['peak_mb']:.0f} MB "
+                f"(epoch 2 -> {epochs}: {growth:+.1f} MB)")
+        if have_torch:
+            line += f"   PyTorch peak {row['torch']['peak_mb']:.0f} MB"
+        print(line, flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--memory-child":
+        memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="6,000 samples, 2 repeats (CI)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: all cores)")
+    parser.add_argument("--samples", type=int, default=None, help="samples per epoch (default 60,000)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5)")
+    parser.add_argument("--memory-epochs", type=int, default=None, help="epochs in the memory runs (default 10)")
+    parser.add_argument("--no-torch", action="store_true", help="measure ours alone")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the reports")
+    args = parser.parse_args(argv)
+    n = args.samples or (6000 if args.quick else 60000)
+    repeats = args.repeats or (2 if args.quick else 5)
+    epochs = args.memory_epochs or (3 if args.quick else 10)
+    try:
+        import torch  # noqa: F401
+        have_torch = not args.no_torch
+    except ImportError:
+        have_torch = False
+        print("PyTorch is not installed: measuring ours alone (pip install torch to compare).")
+    _limiter = limit_threads(args.threads)
+    info = machine()
+    if have_torch:
+        info["torch"] = torch.__version__
+    print(f"{n:,} samples, {args.threads} threads, medians of {repeats} interleaved runs")
+    speed = throughput(n, repeats, args.threads, have_torch)
+    mem = memory(n, epochs, args.threads, have_torch)
+
+    header = ["network", "batch", "ours (samples/s)"]
+    if have_torch:
+        header += [f"PyTorch {info['torch']} (samples/s)", "ours / PyTorch"]
+    header += ["ours peak RSS (MB)", "RSS epoch 2 → last (MB)"]
+    if have_torch:
+        header += ["PyTorch peak RSS (MB)"]
+    rows = []
+    for s, m in zip(speed, mem):
+        ours_rss = m["ours"]["rss_after_epoch_mb"]
+        row = [s["network"], s["batch"], f"{s['ours_samples_per_s']:,.0f}"]
+        if have_torch:
+            row += [f"{s['torch_samples_per_s']:,.0f}", f"{s['ratio']:.2f}×"]
+        row += [f"{m['ours']['peak_mb']:.0f}", f"{ours_rss[min(1, len(ours_rss) - 1)]:.0f} → {ours_rss[-1]:.0f}"]
+        if have_torch:
+            row += [f"{m['torch']['peak_mb']:.0f}"]
+        rows.append(row)
+    table = (f"Training throughput, one epoch of {n:,} float32 samples, SGD lr {LR}; "
+             f"{info['date']}, {info['cpu_count']} cores, {info['blas']}, {args.threads} threads; "
+             f"medians of {repeats} interleaved runs; memory over {epochs} epochs in fresh processes.\n\n"
+             + markdown_table(header, rows))
+    out = write_reports("throughput" + ("_quick" if args.quick else ""),
+                        {"machine": info, "threads": args.threads, "speed": speed, "memory": mem},
+                        table, args.out)
+    print(f"\nwrote {out}/throughput{'_quick' if args.quick else ''}.{{md,json}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
