@@ -238,10 +238,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{info['date']}, {info['cpu_count']} cores, {info['blas']}, {args.threads} threads; "
              f"medians of {repeats} interleaved runs; memory over {epochs} epochs in fresh processes.\n\n"
              + markdown_table(header, rows))
-    out = write_reports("throughput" + ("_quick" if args.quick else ""),
+    name = ("throughput" + ("_quick" if args.quick else "")
+            + ("" if args.threads == os.cpu_count() else f"_{args.threads}thread"))
+    out = write_reports(name,
                         {"machine": info, "threads": args.threads, "speed": speed, "memory": mem},
                         table, args.out)
-    print(f"\nwrote {out}/throughput{'_quick' if args.quick else ''}.{{md,json}}")
+    print(f"\nwrote {out}/{name}.{{md,json}}")
     return 0
 
 
