@@ -58,6 +58,22 @@ def peak_rss_mb() -> float:
     return kb / 1024
 
 
+def interleaved_times(run_ours: Callable[[], Any], run_theirs: Callable[[], Any] | None,
+                      repeats: int) -> tuple[list[float], list[float]]:
+    """Wall times of ``run_ours()`` and ``run_theirs()`` called alternately, ``repeats`` each.
+
+    Interleaving spreads any drift of the machine (heat, other load) over both.
+    """
+    ours, theirs = [], []
+    for _ in range(repeats):
+        for run, times in ((run_ours, ours), (run_theirs, theirs)):
+            if run is not None:
+                start = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - start)
+    return ours, theirs
+
+
 def blas_info() -> dict[str, Any]:
     """Which BLAS NumPy uses, with how many threads (threadpoolctl if installed)."""
     try:

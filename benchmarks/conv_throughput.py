@@ -23,13 +23,12 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, markdown_table, write_reports  # noqa: E402
+from common import RESULTS, interleaved_times, machine, markdown_table, write_reports  # noqa: E402
 from throughput import limit_threads  # noqa: E402
 
 import nn  # noqa: E402
@@ -121,15 +120,8 @@ def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> dict:
     ours.run_epoch(x[:warm], t[:warm])  # warm up caches and allocators
     if theirs:
         theirs.run_epoch(xt[:warm], tt[:warm])
-    ours_s, theirs_s = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ours.run_epoch(x, t)
-        ours_s.append(time.perf_counter() - start)
-        if theirs:
-            start = time.perf_counter()
-            theirs.run_epoch(xt, tt)
-            theirs_s.append(time.perf_counter() - start)
+    ours_s, theirs_s = interleaved_times(lambda: ours.run_epoch(x, t),
+                                         theirs and (lambda: theirs.run_epoch(xt, tt)), repeats)
     r = {"network": "SimpleConvNet", "architecture": ARCHITECTURE, "batch": BATCH,
          "optimizer": f"Adam lr {LR:g}", "samples": n, "threads": threads,
          "ours_samples_per_s": n / statistics.median(ours_s), "ours_epoch_s": ours_s}

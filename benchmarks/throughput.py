@@ -25,13 +25,13 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, markdown_table, peak_rss_mb, rss_mb, write_reports  # noqa: E402
+from common import (RESULTS, interleaved_times, machine, markdown_table, peak_rss_mb,  # noqa: E402
+                    rss_mb, write_reports)
 
 import nn  # noqa: E402
 import optimizers  # noqa: E402
@@ -124,15 +124,8 @@ def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> list[dic
         ours.run_epoch(x[:5000], t[:5000])  # warm up caches and allocators
         if theirs:
             theirs.run_epoch(xt[:5000], tt[:5000])
-        ours_s, theirs_s = [], []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            ours.run_epoch(x, t)
-            ours_s.append(time.perf_counter() - start)
-            if theirs:
-                start = time.perf_counter()
-                theirs.run_epoch(xt, tt)
-                theirs_s.append(time.perf_counter() - start)
+        ours_s, theirs_s = interleaved_times(lambda: ours.run_epoch(x, t),
+                                             theirs and (lambda: theirs.run_epoch(xt, tt)), repeats)
         r = {"network": name, "batch": batch, "samples": n,
              "ours_samples_per_s": n / statistics.median(ours_s), "ours_epoch_s": ours_s}
         if theirs:

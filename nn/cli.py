@@ -31,50 +31,37 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
 SCHEDULES = ("none", "step", "cosine")
 
 
-def _batch_size(text: str) -> int | None:
-    if text in ("full", "none", "all"):
-        return None
+def _checked(text: str, convert: Any, valid: Any, expected: str) -> Any:
+    """Convert an option's text and check it, or raise argparse's error saying what was expected."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    return 0.0 if text in ("0", "0.0") else _positive_float(text)
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+    return _checked(text, int, lambda v: v > 0, "a positive integer")
+
+
+def _positive_float(text: str) -> float:
+    return _checked(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+
+
+def _non_negative_float(text: str) -> float:
+    return _checked(text, float, lambda v: v >= 0 and math.isfinite(v), "a non-negative number")
 
 
 def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
-    return value
+    return _checked(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def _batch_size(text: str) -> int | None:
+    if text in ("full", "none", "all"):
+        return None
+    return _checked(text, int, lambda v: v > 0, "a positive integer or 'full'")
 
 
 def _init(text: str) -> str | float:
