@@ -157,11 +157,6 @@ class AvgPooling(Pooling):
              [10.5, 12.5]]]])
     """
 
-    def __init__(self, pool_size: int | Pair | list[int] = 2,
-                 stride: int | Pair | list[int] | None = None,
-                 pad: int | Pair | list[int] = 0) -> None:
-        super().__init__(pool_size, stride, pad)
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         out_hw = self._start_forward(x)
         xp = pad_images(x, self.pad)
