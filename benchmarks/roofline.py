@@ -5,7 +5,9 @@ training step (forward x @ W, weight gradient x.T @ dout, input gradient
 dout @ W.T except for the first layer, whose input is the data), times them
 alone on this NumPy's BLAS, and compares the GFLOP/s of our whole training
 step (through nn.Trainer, the code users run) with the GFLOP/s of those
-GEMMs alone.  Also the BLAS peak on a large square GEMM, for reference.
+GEMMs alone.  Also the BLAS peak on a large square GEMM, and a bare NumPy
+loop of the same products over shuffled batches (with and without the SGD
+update): the ceiling for any NumPy framework.
 
 Writes results/roofline.{md,json}.
 
@@ -35,6 +37,40 @@ def step_gemms(sizes: list[int], batch: int) -> list[tuple[int, int, int, str]]:
         if i > 0:
             gemms.append((batch, b, a, f"dx {i}"))
     return gemms
+
+
+def bare_loop(sizes: list[int], batch: int, x: np.ndarray, update: bool) -> float:
+    """Samples/s of the step's GEMMs alone inside a plain loop over shuffled batches.
+
+    No bias, activation, loss or checks: only the batch gather, the matrix
+    products of forward and backward and, with ``update``, a NumPy SGD step.
+    This is the ceiling any NumPy framework meets on this machine.
+    """
+    rng = np.random.default_rng(0)
+    weights = [rng.random((a, b), dtype=np.float32) * np.float32(0.01)
+               for a, b in zip(sizes[:-1], sizes[1:])]
+    grads = [np.empty_like(w) for w in weights]
+    scratch = [np.empty_like(w) for w in weights]
+    lr = np.float32(1e-9)
+
+    def epoch() -> None:
+        order = rng.permutation(len(x))
+        for i in range(0, len(x), batch):
+            acts = [x[order[i:i + batch]]]
+            for w in weights:
+                acts.append(acts[-1] @ w)
+            d = acts[-1]
+            for k in range(len(weights) - 1, -1, -1):
+                np.matmul(acts[k].T, d, out=grads[k])
+                if k:
+                    d = d @ weights[k].T
+            if update:
+                for w, g, s in zip(weights, grads, scratch):
+                    np.multiply(g, lr, out=s)
+                    w -= s
+
+    epoch()
+    return len(x) / median_time(epoch, 3, warmup=0)
 
 
 def time_gemm(m: int, k: int, n: int, transpose_a: bool, repeats: int) -> float:
@@ -75,20 +111,25 @@ def main(argv: list[str] | None = None) -> int:
         epoch_s = median_time(lambda: ours.run_epoch(x, t), epochs, warmup=0)
         samples_per_s = n / epoch_s
         achieved = flops / batch * samples_per_s / 1e9
+        bare, bare_sgd = bare_loop(sizes, batch, x, False), bare_loop(sizes, batch, x, True)
         r = {"network": name, "batch": batch, "flops_per_sample": flops / batch,
+             "bare_loop_samples_per_s": bare, "bare_loop_with_sgd_samples_per_s": bare_sgd,
              "gemm_gflops_at_training_shapes": gemm_gflops, "square_gemm_peak_gflops": peak,
              "ours_samples_per_s": samples_per_s, "ours_gflops": achieved,
              "percent_of_gemm": 100 * achieved / gemm_gflops}
         results.append(r)
         print(f"{name:>22} b{batch}: GEMMs alone {gemm_gflops:6.1f} GFLOP/s; our step "
               f"{achieved:6.1f} GFLOP/s ({samples_per_s:,.0f} samples/s) = "
-              f"{r['percent_of_gemm']:.0f}% of the GEMMs", flush=True)
+              f"{r['percent_of_gemm']:.0f}% of the GEMMs; bare NumPy loop {bare:,.0f} samples/s, "
+              f"{bare_sgd:,.0f} with the SGD update", flush=True)
 
     header = ["network", "batch", "MFLOP / sample", "GEMMs alone (GFLOP/s)", "our training step (GFLOP/s)",
-              "step / GEMMs", "samples/s"]
+              "step / GEMMs", "samples/s", "bare NumPy loop (samples/s)", "bare loop + SGD update"]
     rows = [[r["network"], r["batch"], f"{r['flops_per_sample'] / 1e6:.2f}",
              f"{r['gemm_gflops_at_training_shapes']:.1f}", f"{r['ours_gflops']:.1f}",
-             f"{r['percent_of_gemm']:.0f}%", f"{r['ours_samples_per_s']:,.0f}"] for r in results]
+             f"{r['percent_of_gemm']:.0f}%", f"{r['ours_samples_per_s']:,.0f}",
+             f"{r['bare_loop_samples_per_s']:,.0f}", f"{r['bare_loop_with_sgd_samples_per_s']:,.0f}"]
+            for r in results]
     info = machine()
     table = (f"The BLAS limit, float32, {args.threads} thread(s); {info['date']}, {info['cpu_count']} cores, "
              f"{info['blas']}; square GEMM {size}³ peak {peak:.1f} GFLOP/s.\n\n" + markdown_table(header, rows))

@@ -130,9 +130,9 @@ class Affine(Layer):
                 self._dW = np.empty_like(self.W.data)
             self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
         if grad_b is not None:
-            np.sum(dout, axis=0, out=grad_b)
+            np.add.reduce(dout, axis=0, out=grad_b)
         else:
-            self.b.grad += dout.sum(axis=0)
+            self.b.grad += np.add.reduce(dout, axis=0)
         if not input_grad:
             return None
         return (dout @ self.W.data.T).reshape(self.x_shape)
