@@ -168,7 +168,8 @@ class Trainer:
             shuffle: draw a new order (without replacement) every epoch.
             drop_last: skip a last batch smaller than ``batch_size``.
             seed: seeds the shuffling; the same seed and the same initial
-                model give the same History, bit for bit (wall times aside).
+                model give the same History, bit for bit (wall times aside),
+                as long as BLAS runs the same number of threads.
             patience: early stopping: stop after this many epochs without
                 improvement of the validation loss (of the training loss if
                 there is no validation data).
