@@ -96,6 +96,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="hidden layer sizes of the MLP (default: 256 256)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                         help="hidden activation of the MLP (default: relu)")
+    parser.add_argument("--batchnorm", action="store_true",
+                        help="BatchNorm after every hidden Affine of the MLP")
+    parser.add_argument("--dropout", type=_fraction, default=0.0, metavar="P",
+                        help="dropout probability after every hidden activation of the MLP (default: 0)")
     parser.add_argument("--init", type=_init, default=None,
                         help="weight init: he, xavier or a std (default: he for relu, xavier for sigmoid/tanh)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -158,7 +162,7 @@ def _build(args: argparse.Namespace) -> Sequential:
     if args.model == "convnet":
         return simple_convnet(seed=args.seed, dtype=args.dtype)
     return mlp(784, args.hidden, 10, activation_name=args.activation, init=args.init,
-               seed=args.seed, dtype=args.dtype)
+               batchnorm=args.batchnorm, dropout=args.dropout, seed=args.seed, dtype=args.dtype)
 
 
 def _optimizer(args: argparse.Namespace, model: Sequential) -> Any:

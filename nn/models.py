@@ -23,9 +23,12 @@ def activation(name: str) -> Layer:
 
 
 def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features: int = 10, *,
-        activation_name: str = "relu", init: Any = None, seed: int | None = 0,
-        dtype: Any = np.float32) -> Sequential:
+        activation_name: str = "relu", init: Any = None, batchnorm: bool = False,
+        dropout: float = 0.0, seed: int | None = 0, dtype: Any = np.float32) -> Sequential:
     """A multi-layer perceptron: Affine, activation, ..., Affine (scores, no softmax).
+
+    Each hidden block is Affine → [BatchNorm] → activation → [Dropout], the
+    order of the textbook's chapter 6 networks.
 
     Args:
         in_features: inputs per sample (784 for MNIST).
@@ -34,7 +37,9 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features
         activation_name: relu, sigmoid, tanh or leaky_relu.
         init: weight initialisation; by default "he" for ReLU-like and
             "xavier" for sigmoid/tanh, as the textbook recommends.
-        seed: seeds the initial weights (layer i gets a generator derived from it).
+        batchnorm: put a BatchNorm after every hidden Affine.
+        dropout: drop probability of a Dropout after every hidden activation (0: none).
+        seed: seeds the initial weights and the dropout masks.
         dtype: float32 or float64.
 
     >>> mlp(784, [50], 10).summary().splitlines()[-1]
@@ -48,7 +53,11 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         model.append(Affine(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
         if i < len(sizes) - 2:
+            if batchnorm:
+                model.append(layers.BatchNorm(fan_out, dtype=dtype))
             model.append(activation(activation_name))
+            if dropout:
+                model.append(layers.Dropout(dropout, rng=rng))
     return Sequential(model)
 
 

@@ -79,3 +79,17 @@ def test_missing_checkpoint(tmp_path, capsys):
         main(["evaluate", str(tmp_path / "nope.npz")])
     assert info.value.code == 1
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_batchnorm_and_dropout_options_train_and_round_trip(mnist_dir, tmp_path, capsys):
+    path = tmp_path / "bn.npz"
+    assert main(["train", "--data-dir", str(mnist_dir), "--hidden", "32", "32", "--batchnorm",
+                 "--dropout", "0.2", "--epochs", "3", "--train-size", "2000", "--batch-size", "50",
+                 "--save", str(path), "--quiet"]) == 0
+    accuracy = float(capsys.readouterr().out.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 80
+    model = load_model(path)
+    assert [type(layer).__name__ for layer in model] == [
+        "Affine", "BatchNorm", "ReLU", "Dropout", "Affine", "BatchNorm", "ReLU", "Dropout", "Affine"]
+    assert main(["evaluate", str(path), "--data-dir", str(mnist_dir)]) == 0
+    assert f"accuracy {accuracy:.2f}%" in capsys.readouterr().out  # eval mode: same figure
