@@ -148,7 +148,8 @@ def _missing_message(title, dirs, target, md5s, subdir, tries=None, missing=None
     lines += [f"  {name}  (official md5 {md5s.get(name)})" for name in names]
     lines.append(
         f"or put all four (.gz or uncompressed) in a folder of your choice and pass "
-        f"data_dir=<folder>, or set the environment variable {DATA_ENV}=<folder> "
+        f"data_dir=<folder> (--data-dir <folder> on the command line), or set the "
+        f"environment variable {DATA_ENV}=<folder> "
         f"(the folder itself or a parent holding {subdir}/)."
     )
     return "\n".join(lines)
