@@ -43,9 +43,6 @@ class History:
     def __len__(self) -> int:
         return len(self.epoch)
 
-    def last(self) -> dict[str, float]:
-        return {key: getattr(self, key)[-1] for key in KEYS} if self.epoch else {}
-
     def as_dict(self) -> dict[str, Any]:
         return {"epoch": list(self.epoch), **{k: list(getattr(self, k)) for k in KEYS},
                 "updates": self.updates, "best_epoch": self.best_epoch,

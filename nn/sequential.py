@@ -10,6 +10,14 @@ import numpy as np
 from layers import Layer, Parameter
 
 
+def scores_to_classes(scores: np.ndarray) -> np.ndarray:
+    """Class indices from scores: the argmax of each row, or for a single score
+    column (a binary classifier on logits) 1 where the score is positive."""
+    if scores.ndim == 2 and scores.shape[1] > 1:
+        return scores.argmax(axis=1)
+    return (scores.reshape(len(scores)) > 0).astype(np.int64)
+
+
 class Sequential(Layer):
     """A network that applies its layers in order.
 
@@ -68,11 +76,7 @@ class Sequential(Layer):
         try:
             parts = []
             for start in range(0, len(x), batch_size):
-                scores = self.forward(x[start:start + batch_size])
-                if scores.ndim == 2 and scores.shape[1] > 1:
-                    parts.append(scores.argmax(axis=1))
-                else:
-                    parts.append((scores.reshape(len(scores)) > 0).astype(np.int64))
+                parts.append(scores_to_classes(self.forward(x[start:start + batch_size])))
             return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         finally:
             self.train(was_training)

@@ -19,6 +19,7 @@ from datasets import minibatches, num_batches
 from layers import Layer
 from losses import Loss
 from nn.history import History
+from nn.sequential import scores_to_classes
 
 Callback = Callable[["Trainer", int, dict[str, float]], Any]
 
@@ -37,11 +38,10 @@ def count_correct(scores: np.ndarray, targets: np.ndarray) -> int:
     Targets may be labels ``(N,)`` or one-hot rows ``(N, C)``; a single
     score column (or 1-D scores) is a binary classifier, positive means 1.
     """
+    predicted = scores_to_classes(scores)
     if scores.ndim == 2 and scores.shape[1] > 1:
-        predicted = scores.argmax(axis=1)
         labels = targets.argmax(axis=1) if targets.ndim == 2 else targets
-    else:
-        predicted = scores.reshape(len(scores)) > 0
+    else:  # binary targets may be probabilities: the class is the nearer of 0 and 1
         labels = targets.reshape(len(targets)) > 0.5
     return int(np.count_nonzero(predicted == labels))
 
