@@ -62,15 +62,19 @@ def class_targets(loss: Loss, targets: Any, n: int, num_classes: int,
     one-hot rows or any rows of non-negative numbers summing to 1.
     """
     name = type(loss).__name__
-    t = np.asarray(targets)
+    t = targets if isinstance(targets, np.ndarray) else np.asarray(targets)
     if t.ndim == 1:
         if t.shape[0] != n:
             raise ValueError(f"{name}: expected {n} targets for {n} scores, got {t.shape[0]}")
-        if not np.issubdtype(t.dtype, np.integer):
-            if not (np.issubdtype(t.dtype, np.floating) and np.all(np.mod(t, 1) == 0)):
+        kind = t.dtype.kind
+        if kind not in "iu":
+            if not (kind == "f" and np.all(np.mod(t, 1) == 0)):
                 raise TypeError(f"{name}: expected integer class labels of shape ({n},), got {t.dtype}")
             t = t.astype(np.int64)
-        if t.size and (t.min() < 0 or t.max() >= num_classes):
+            kind = "i"
+        # One reduction checks both ends: seen as unsigned, a negative label is huge.
+        unsigned = t.view(f"u{t.dtype.itemsize}") if kind == "i" else t
+        if t.size and unsigned.max() >= num_classes:
             bad = t[(t < 0) | (t >= num_classes)][0]
             raise ValueError(f"{name}: expected labels in [0, {num_classes}) for {num_classes} "
                              f"classes, got {bad}")

@@ -25,35 +25,53 @@ class SoftmaxWithLoss(Loss):
 
     def __init__(self) -> None:
         super().__init__()
-        self.probs: np.ndarray | None = None
+        # softmax(scores) of the last forward, stored class-major as (C, N): see forward.
+        self._probs_t: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.onehot: np.ndarray | None = None
+        self._rows = np.arange(0)  # 0..N-1, kept between batches of the same size
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        """softmax(scores) of the last forward, shape ``(N, C)`` (a read-only view)."""
+        if self._probs_t is None:
+            return None
+        view = self._probs_t.T
+        view.flags.writeable = False
+        return view
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         scores = self._check_scores(scores)
         n, c = scores.shape
         labels, onehot = class_targets(self, targets, n, c, scores.dtype)
-        z = scores - scores.max(axis=1, keepdims=True)
+        # The work runs on the transposed (C, N) copy: a reduction over each
+        # short row of (N, C), such as the row maximum over 10 classes, costs
+        # NumPy ~5x more than the same reduction down the columns of (C, N).
+        z = np.ascontiguousarray(scores.T)
+        z -= z.max(axis=0)
+        if len(self._rows) != n:
+            self._rows = np.arange(n)
         if labels is not None:
-            z_target = z[np.arange(n), labels]
+            z_target = z[labels, self._rows]
         else:
-            z_target = np.einsum("nc,nc->n", onehot, z)
+            z_target = np.einsum("nc,cn->n", onehot, z)
         np.exp(z, out=z)
-        row_sum = z.sum(axis=1, keepdims=True)
+        col_sum = z.sum(axis=0)
         # np.add.reduce, not np.mean: the same sum without mean's Python-level wrapper.
-        loss = float(np.add.reduce(np.log(row_sum[:, 0]) - z_target, dtype=np.float64)) / n
-        z /= row_sum  # z now holds softmax(scores)
-        self.probs, self.labels, self.onehot = z, labels, onehot
+        loss = float(np.add.reduce(np.log(col_sum) - z_target, dtype=np.float64)) / n
+        z /= col_sum  # z now holds softmax(scores).T
+        self._probs_t, self.labels, self.onehot = z, labels, onehot
         self.scores_shape = scores.shape
         return loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
+        """dL/dscores, shape ``(N, C)``; a fresh array (its memory is column-major)."""
         scale = self._check_backward(dout)
-        n = self.probs.shape[0]
-        dx = self.probs.copy()
+        n = self._probs_t.shape[1]
+        dx = self._probs_t.copy()
         if self.labels is not None:
-            dx[np.arange(n), self.labels] -= 1
+            dx[self.labels, self._rows] -= 1
         else:
-            dx -= self.onehot
+            dx -= self.onehot.T
         dx *= dx.dtype.type(scale / n)
-        return dx
+        return dx.T

@@ -80,6 +80,21 @@ def test_mse_scaling_is_half_sum_over_outputs_mean_over_batch():
     np.testing.assert_allclose(loss.backward(), (y - t) / 2)
 
 
+def test_softmax_probs_view_and_fresh_gradient():
+    scores = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    loss = SoftmaxWithLoss()
+    assert loss.probs is None
+    loss.forward(scores, np.array([2, 0], dtype=np.uint8))
+    probs = loss.probs
+    assert probs.shape == (2, 3) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert not probs.flags.writeable
+    dx = loss.backward()
+    np.testing.assert_allclose(dx, (probs - np.eye(3)[[2, 0]]) / 2, rtol=1e-6)
+    dx[...] = 7  # the gradient is the caller's: writing it changes nothing kept
+    np.testing.assert_allclose(loss.backward(), (probs - np.eye(3)[[2, 0]]) / 2, rtol=1e-6)
+
+
 def test_sigmoid_with_loss_by_hand_and_stable():
     loss = SigmoidWithLoss()
     assert loss.forward(np.array([0.0, 0.0]), np.array([1, 0])) == pytest.approx(np.log(2))
@@ -92,6 +107,9 @@ def test_sigmoid_with_loss_by_hand_and_stable():
 @pytest.mark.parametrize("targets, error, match", [
     (np.array([0, 1, 4]), ValueError, r"expected labels in \[0, 4\) for 4 classes, got 4"),
     (np.array([0, -1, 2]), ValueError, r"expected labels in \[0, 4\).*got -1"),
+    (np.array([0, -128, 2], dtype=np.int8), ValueError, r"expected labels in \[0, 4\).*got -128"),
+    (np.array([0, 255, 2], dtype=np.uint8), ValueError, r"expected labels in \[0, 4\).*got 255"),
+    (np.array([0, -1, 2], dtype=np.int32)[::-1], ValueError, r"expected labels in \[0, 4\).*got -1"),
     (np.array([0, 1]), ValueError, "expected 3 targets for 3 scores, got 2"),
     (np.eye(5)[[0, 1, 2]], ValueError, r"expected one-hot targets of shape \(3, 4\), got rows of width 5"),
     (np.eye(4)[[0, 1]], ValueError, "expected 3 target rows for 3 scores, got 2"),
