@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from layers.base import Layer, check_array
+from layers.base import FLOAT_DTYPES, Layer, check_array
 
 
 class Activation(Layer):
@@ -28,7 +28,8 @@ class Activation(Layer):
         self.in_dtype: np.dtype | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_array(self, x)
+        if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
+            check_array(self, x)
         out = self._forward(x)
         self.out_shape, self.in_dtype = out.shape, x.dtype
         return out
@@ -36,7 +37,8 @@ class Activation(Layer):
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.out_shape is None:
             raise self._missing_forward()
-        self._check_dout(dout, self.out_shape, self.in_dtype)
+        if type(dout) is not np.ndarray or dout.dtype != self.in_dtype or dout.shape != self.out_shape:
+            self._check_dout(dout, self.out_shape, self.in_dtype)
         if not input_grad:
             return None
         return self._backward(dout)

@@ -105,6 +105,19 @@ class Affine(Layer):
         return (input_shape[0], self.out_features)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # The common case, a (N, in_features) array of the right dtype, passes one
+        # test; anything else gets the full checks and their messages.
+        if (type(x) is not np.ndarray or x.dtype != self.dtype or x.ndim != 2
+                or x.shape[1] != self.in_features):
+            x2 = self._flatten_input(x)
+        else:
+            x2 = x
+        self.x, self.x_shape = x2, x.shape
+        out = x2 @ self.W.data
+        out += self.b.data
+        return out
+
+    def _flatten_input(self, x: np.ndarray) -> np.ndarray:
         check_array(self, x)
         if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:
             raise ValueError(
@@ -112,16 +125,14 @@ class Affine(Layer):
                 f"or (N, ...) with {self.in_features} values per sample, got {x.shape}"
             )
         check_dtype_matches(self, x, self.dtype)
-        x2 = x.reshape(x.shape[0], self.in_features)
-        self.x, self.x_shape = x2, x.shape
-        out = x2 @ self.W.data
-        out += self.b.data
-        return out
+        return x.reshape(x.shape[0], self.in_features)
 
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x is None:
             raise self._missing_forward()
-        self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
+        if (type(dout) is not np.ndarray or dout.dtype != self.dtype
+                or dout.shape != (self.x.shape[0], self.out_features)):
+            self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
         grad_w, grad_b = self.W.grad_to_overwrite(), self.b.grad_to_overwrite()
         if grad_w is not None:  # right after zero_grad(): no temporary, no addition
             np.matmul(self.x.T, dout, out=grad_w)

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.blas import blas_axpy
 from optimizers.base import Optimizer, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -81,6 +82,8 @@ class SGD(Optimizer):
                 d += g
             else:
                 d = v
+        if blas_axpy(-h["lr"], d, p.data):  # p <- p - lr * d in one pass
+            return
         if d is p.grad or d is state.get("momentum_buffer"):
             d = np.multiply(d, h["lr"], out=self._buffer(i, p, 0))
         else:
