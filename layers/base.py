@@ -42,7 +42,7 @@ class Parameter:
     (dtype('float32'), (2, 3))
     """
 
-    __slots__ = ("data", "_grad", "_grad_cleared", "name")
+    __slots__ = ("data", "_grad", "_grad_cleared", "name", "_step_lr", "_stepped")
 
     def __init__(self, data: np.ndarray, name: str = "") -> None:
         data = np.array(data, copy=True)
@@ -51,6 +51,8 @@ class Parameter:
         self._grad = np.zeros_like(data)
         self._grad_cleared = False  # True: zero_grad() ran and the zeros are not written yet
         self.name = name
+        self._step_lr: np.floating | None = None  # see request_step_in_backward
+        self._stepped = False
 
     @property
     def grad(self) -> np.ndarray:
@@ -93,6 +95,36 @@ class Parameter:
 
     def zero_grad(self) -> None:
         self._grad_cleared = True
+        self._step_lr, self._stepped = None, False
+
+    # -- a plain SGD step applied by the layer during backward ---------------
+    # The trainer's optimizer may offer its step to the layers (plain SGD only):
+    # a layer that can fold ``p -= lr * dL/dp`` into the product computing
+    # dL/dp (one BLAS GEMM, no gradient array) does so and reports it; the
+    # optimizer's step() then leaves this parameter alone.  The offer lasts
+    # until the next step() or zero_grad().
+
+    def request_step_in_backward(self, lr: np.floating) -> None:
+        """Offer the layers to apply ``p -= lr * gradient`` themselves in this backward."""
+        self._step_lr, self._stepped = lr, False
+
+    def step_in_backward_lr(self) -> np.floating | None:
+        """The offered learning rate, if the step may be applied now, else None.
+
+        It may only while nothing has been accumulated into ``grad`` since
+        ``zero_grad()``: the fused step must see the whole gradient.
+        """
+        return self._step_lr if self._grad_cleared else None
+
+    def mark_stepped(self) -> None:
+        """Record that the layer applied the offered step (``grad`` stays cleared)."""
+        self._step_lr, self._stepped = None, True
+
+    def finish_step(self) -> bool:
+        """Withdraw any offer; True if a layer applied the step, which the optimizer then skips."""
+        stepped = self._stepped
+        self._step_lr, self._stepped = None, False
+        return stepped
 
     def astype(self, dtype: Any) -> "Parameter":
         """Convert data and grad to ``dtype`` in place of the old arrays."""

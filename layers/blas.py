@@ -1,17 +1,18 @@
-"""``blas_axpy``: ``y += alpha * x`` in one pass, through the BLAS that NumPy itself uses.
+"""Fused updates through the BLAS that NumPy itself uses: ``blas_axpy``, ``blas_gemm_update``.
 
 NumPy has no fused multiply-add for arrays: ``w -= lr * g`` reads ``g``,
 writes a temporary, then reads it and ``w`` again.  In the SGD step of a
 784-256-256-10 network on two threads that second pass costs a tenth of the
-whole training step.  BLAS's ``axpy`` does it in one pass, and OpenBLAS spreads it over its
-threads.
+whole training step.  BLAS's ``axpy`` does it in one pass on OpenBLAS's
+threads, and a GEMM with ``beta = 1`` can add ``-lr * x.T @ dout`` straight
+into the weights, so the gradient need not be stored at all.
 
-The routine is called through ``ctypes`` from the very library NumPy loaded
-(found with threadpoolctl), so it shares NumPy's thread pool and thread
-limit; a second BLAS, such as SciPy's own copy, would start a second pool
-that competes for the same cores.  Where that library cannot be found (NumPy
-built against another BLAS, threadpoolctl missing) or fails a check on
-import, ``blas_axpy`` declines and the caller does the update with NumPy.
+The routines are called through ``ctypes`` from the very library NumPy
+loaded (found with threadpoolctl), so they share NumPy's thread pool and
+thread limit; a second BLAS, such as SciPy's own copy, would start a second
+pool that competes for the same cores.  Where that library cannot be found
+(NumPy built against another BLAS, threadpoolctl missing) or fails a check
+on import, the functions decline and the caller does the work with NumPy.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blas_axpy", "blas_axpy_library", "MIN_SIZE"]
+__all__ = ["blas_axpy", "blas_gemm_update", "blas_library", "MIN_SIZE"]
 
 _Routine = Callable[..., None]
 
@@ -48,41 +49,50 @@ def _numpy_openblas() -> tuple[str, _Routine, _Routine] | None:
         except OSError:
             return None
         routines = []
-        for prec, ctype in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+        i64, ptr, enum = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+        for prec, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
             # scipy-openblas names its ILP64 build's symbols scipy_cblas_?axpy64_.
-            fn = getattr(lib, f"scipy_cblas_{prec}axpy64_", None)
-            if fn is None:
+            axpy = getattr(lib, f"scipy_cblas_{prec}axpy64_", None)
+            gemm = getattr(lib, f"scipy_cblas_{prec}gemm64_", None)
+            if axpy is None or gemm is None:
                 return None
-            fn.argtypes = [ctypes.c_int64, ctype, ctypes.c_void_p, ctypes.c_int64,
-                           ctypes.c_void_p, ctypes.c_int64]
-            fn.restype = None
-            routines.append(fn)
+            axpy.argtypes = [i64, real, ptr, i64, ptr, i64]
+            gemm.argtypes = [enum, enum, enum, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64]
+            axpy.restype = gemm.restype = None
+            routines.append((axpy, gemm))
         return path, routines[0], routines[1]
     return None
 
 
-def _self_test(saxpy: _Routine, daxpy: _Routine) -> bool:
-    """Run both routines on small arrays and compare with NumPy."""
-    for dtype, fn in ((np.float32, saxpy), (np.float64, daxpy)):
+def _self_test(single: tuple[_Routine, _Routine], double: tuple[_Routine, _Routine]) -> bool:
+    """Run the routines on small arrays and compare with NumPy."""
+    for dtype, (axpy, gemm) in ((np.float32, single), (np.float64, double)):
         x = np.arange(1, 40, dtype=dtype)
         y = np.linspace(-1, 1, 39, dtype=dtype)
         expected = y + dtype(-0.5) * x
-        fn(x.size, -0.5, x.ctypes.data, 1, y.ctypes.data, 1)
-        if not np.allclose(y, expected, rtol=1e-6, atol=0):
+        axpy(x.size, -0.5, x.ctypes.data, 1, y.ctypes.data, 1)
+        a = x[:12].reshape(4, 3)
+        b = x[12:32].reshape(4, 5)
+        c = np.ones((3, 5), dtype=dtype)
+        gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, 3, 5, 4, 0.5, a.ctypes.data, 3, b.ctypes.data, 5,
+             1.0, c.ctypes.data, 5)
+        if not (np.allclose(y, expected, rtol=1e-6, atol=0)
+                and np.allclose(c, 1 + 0.5 * a.T @ b, rtol=1e-6, atol=0)):
             return False
     return True
 
 
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values
 _found = _numpy_openblas()
 if _found is not None and not _self_test(_found[1], _found[2]):
     _found = None
-_ROUTINES: dict[np.dtype, _Routine] = (
+_ROUTINES: dict[np.dtype, tuple[_Routine, _Routine]] = (
     {np.dtype(np.float32): _found[1], np.dtype(np.float64): _found[2]} if _found else {}
 )
 
 
-def blas_axpy_library() -> str | None:
-    """Path of the BLAS library ``axpy`` calls, or None when it falls back to NumPy."""
+def blas_library() -> str | None:
+    """Path of the BLAS library these routines call, or None when they decline (NumPy does the work)."""
     return _found[0] if _found else None
 
 
@@ -99,9 +109,45 @@ def blas_axpy(alpha: Any, x: np.ndarray, y: np.ndarray) -> bool:
     update with NumPy.  BLAS may fuse the multiply and the add, so results
     can differ from NumPy's in the last bit.
     """
-    routine = _ROUTINES.get(y.dtype)
-    if (routine is None or x.dtype != y.dtype or x.shape != y.shape or y.size < MIN_SIZE
+    routines = _ROUTINES.get(y.dtype)
+    if (routines is None or x.dtype != y.dtype or x.shape != y.shape or y.size < MIN_SIZE
             or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
         return False
-    routine(y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
+    routines[0](y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
+    return True
+
+
+def _operand(m: np.ndarray) -> tuple[int, int] | None:
+    """(CBLAS transpose flag, leading dimension) that reads a 2-D array as it is, row-major."""
+    if m.flags.c_contiguous:
+        return _NO_TRANS, max(m.shape[1], 1)
+    if m.flags.f_contiguous:
+        return _TRANS, max(m.shape[0], 1)
+    return None
+
+
+def blas_gemm_update(alpha: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
+    """``c += alpha * a.T @ b`` in place through BLAS (one GEMM with beta = 1); True if done.
+
+    This is a weight update fused into the product that computes the weight
+    gradient: ``W -= lr * x.T @ dout`` without storing ``x.T @ dout``.
+    ``a`` is ``(K, M)``, ``b`` ``(K, N)``, ``c`` ``(M, N)``; ``a`` and ``b``
+    may be C- or Fortran-contiguous, ``c`` must be C-contiguous and writable,
+    all of one dtype.  Returns False, with ``c`` untouched, otherwise or when
+    there is no usable BLAS.
+    """
+    routines = _ROUTINES.get(c.dtype)
+    if (routines is None or a.dtype != c.dtype or b.dtype != c.dtype or a.ndim != 2 or b.ndim != 2
+            or c.shape != (a.shape[1], b.shape[1]) or a.shape[0] != b.shape[0] or a.shape[0] == 0
+            or c.size == 0 or not (c.flags.c_contiguous and c.flags.writeable)):
+        return False
+    op_a, op_b = _operand(a), _operand(b)
+    if op_a is None or op_b is None:
+        return False
+    (flag_a, lda), (flag_b, ldb) = op_a, op_b
+    # The product needs a.T: flip the flag that reads a as stored.
+    flag_a = _TRANS if flag_a == _NO_TRANS else _NO_TRANS
+    (k, m), n = a.shape, b.shape[1]
+    routines[1](_ROW_MAJOR, flag_a, flag_b, m, n, k, float(alpha), a.ctypes.data, lda,
+                b.ctypes.data, ldb, 1.0, c.ctypes.data, max(n, 1))
     return True

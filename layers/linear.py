@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from layers.base import Layer, Parameter, as_float_dtype, check_array, check_dtype_matches
+from layers.blas import blas_gemm_update
 
 Init = str | float
 
@@ -133,17 +134,22 @@ class Affine(Layer):
         if (type(dout) is not np.ndarray or dout.dtype != self.dtype
                 or dout.shape != (self.x.shape[0], self.out_features)):
             self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
-        grad_w, grad_b = self.W.grad_to_overwrite(), self.b.grad_to_overwrite()
-        if grad_w is not None:  # right after zero_grad(): no temporary, no addition
-            np.matmul(self.x.T, dout, out=grad_w)
+        # dL/dx first: a step applied below changes W.
+        dx = (dout @ self.W.data.T).reshape(self.x_shape) if input_grad else None
+        lr = self.W.step_in_backward_lr()
+        if lr is not None and blas_gemm_update(-lr, self.x, dout, self.W.data):
+            self.W.mark_stepped()  # W -= lr * x.T @ dout in one GEMM, no gradient array
         else:
-            if self._dW is None or self._dW.dtype != self.W.data.dtype:
-                self._dW = np.empty_like(self.W.data)
-            self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
+            grad_w = self.W.grad_to_overwrite()
+            if grad_w is not None:  # right after zero_grad(): no temporary, no addition
+                np.matmul(self.x.T, dout, out=grad_w)
+            else:
+                if self._dW is None or self._dW.dtype != self.W.data.dtype:
+                    self._dW = np.empty_like(self.W.data)
+                self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
+        grad_b = self.b.grad_to_overwrite()
         if grad_b is not None:
             np.add.reduce(dout, axis=0, out=grad_b)
         else:
             self.b.grad += np.add.reduce(dout, axis=0)
-        if not input_grad:
-            return None
-        return (dout @ self.W.data.T).reshape(self.x_shape)
+        return dx

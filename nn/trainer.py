@@ -119,6 +119,13 @@ class Trainer:
             setting ``trainer.stop_training = True`` ends the run.
         eval_batch_size: batch size for evaluation (bounds its memory).
 
+    With plain SGD (no momentum, no weight decay) the optimizer offers its
+    step to the layers (``Optimizer.step_in_backward``): ``Affine`` then
+    applies ``W -= lr * x.T @ dout`` as one BLAS GEMM during backward, the
+    same update without storing the weight gradient, so after ``fit`` those
+    weights' ``grad`` reads as zeros.  Every other parameter and optimizer
+    goes through ``optimizer.step()`` as usual.
+
     >>> # trainer = Trainer(model, SoftmaxWithLoss(), Adam(model.parameters()))
     >>> # history = trainer.fit(x, t, epochs=5, batch_size=100, validation_data=(xv, tv), seed=0)
     """
@@ -247,6 +254,11 @@ class Trainer:
                      history) -> tuple[float, int, int]:
         model, loss, optimizer = self.model, self.loss, self.optimizer
         model.train()
+        # A layer may apply the step only if it is the sole user of its
+        # parameters: a weight shared by two layers must see both gradients.
+        params = model.parameters()
+        step_in_backward = (hasattr(optimizer, "step_in_backward")
+                            and len({id(p) for p in params}) == len(params))
         loss_sum, correct, seen = 0.0, 0, 0
         for i, (xb, tb) in enumerate(minibatches(x, t, batch_size, rng=rng, shuffle=shuffle,
                                                  drop_last=drop_last), start=1):
@@ -258,8 +270,10 @@ class Trainer:
                     f"{progress.batches} (learning rate {getattr(optimizer, 'lr', '?')}); "
                     "try a smaller learning rate", history)
             optimizer.zero_grad()
+            if step_in_backward:  # plain SGD: layers that can apply the step as they go
+                optimizer.step_in_backward()
             model.backward(loss.backward(), input_grad=False)
-            optimizer.step()
+            optimizer.step()  # (the rest of) the update
             history.updates += 1
             n = len(xb)
             loss_sum += value * n

@@ -195,6 +195,8 @@ class Optimizer:
         self.steps += 1
         scalars: dict[np.dtype, dict[str, np.floating]] = {}
         for i, p in enumerate(self.params):
+            if p.finish_step():  # a layer applied this step during backward
+                continue
             dtype = p.data.dtype
             h = scalars.get(dtype)
             if h is None:
@@ -205,6 +207,17 @@ class Optimizer:
             else:
                 self._check_state(i, p, state)
             self._update(i, p, state, h)
+
+    def step_in_backward(self) -> bool:
+        """Offer this step to the layers for the coming backward pass; True if offered.
+
+        Only a rule that needs nothing but the current gradient can be
+        applied by a layer (plain SGD, see ``SGD.step_in_backward``); the
+        base class declines.  Call it after ``zero_grad()`` and before
+        ``backward``, and call ``step()`` after: it updates the parameters
+        no layer took.  Whatever a layer updated has no ``grad`` to read.
+        """
+        return False
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to zero."""

@@ -64,6 +64,20 @@ class SGD(Optimizer):
             )
         return hyper
 
+    def step_in_backward(self) -> bool:
+        """Plain SGD (no momentum, no weight decay) offers its step to the layers.
+
+        ``Affine`` then computes ``W -= lr * x.T @ dout`` as one BLAS GEMM,
+        never storing the gradient: one pass over the weights instead of
+        three.  The trainer uses this; ``p.grad`` of a parameter updated
+        that way reads as zeros.
+        """
+        if self.momentum or self.weight_decay:
+            return False
+        for p in self.params:
+            p.request_step_in_backward(p.data.dtype.type(self.lr))
+        return True
+
     def _update(
         self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
     ) -> None:

@@ -22,8 +22,8 @@ def numpy_bundles_openblas() -> bool:
 def test_numpy_wheels_openblas_is_found():
     if not numpy_bundles_openblas():
         pytest.skip("this NumPy is not a wheel with its own OpenBLAS; the NumPy route is used")
-    assert blas.blas_axpy_library() is not None
-    assert "openblas" in os.path.basename(blas.blas_axpy_library())
+    assert blas.blas_library() is not None
+    assert "openblas" in os.path.basename(blas.blas_library())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -33,7 +33,7 @@ def test_axpy_matches_numpy(dtype):
     y = rng.standard_normal(BIG).astype(dtype)
     expected = y - dtype(0.3) * x
     done = blas.blas_axpy(-0.3, x, y)
-    assert done == (blas.blas_axpy_library() is not None)
+    assert done == (blas.blas_library() is not None)
     if done:
         tol = 1e-6 if dtype == np.float32 else 1e-14
         np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
@@ -90,3 +90,146 @@ def test_sgd_same_trajectory_with_and_without_blas(monkeypatch, kwargs):
     monkeypatch.setattr(blas, "_ROUTINES", {})
     without = run()
     np.testing.assert_allclose(with_blas, without, rtol=1e-5, atol=1e-6)
+
+
+# -- the weight update fused into the gradient's GEMM -------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order_a, order_b", [("C", "C"), ("C", "F"), ("F", "C"), ("F", "F")])
+def test_gemm_update_matches_numpy(dtype, order_a, order_b):
+    rng = np.random.default_rng(4)
+    a = np.asarray(rng.standard_normal((9, 6)), dtype=dtype, order=order_a)
+    b = np.asarray(rng.standard_normal((9, 4)), dtype=dtype, order=order_b)
+    c = rng.standard_normal((6, 4)).astype(dtype)
+    expected = c - dtype(0.1) * (a.T @ b)
+    done = blas.blas_gemm_update(-0.1, a, b, c)
+    assert done == (blas.blas_library() is not None)
+    if done:
+        tol = 1e-6 if dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("case", ["strided a", "dtype", "c fortran", "shapes", "readonly"])
+def test_gemm_update_declines_and_leaves_c_alone(case):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((9, 6)).astype(np.float32)
+    b = rng.standard_normal((9, 4)).astype(np.float32)
+    c = rng.standard_normal((6, 4)).astype(np.float32)
+    if case == "strided a":
+        a = np.repeat(a, 2, axis=1)[:, ::2]
+    elif case == "dtype":
+        b = b.astype(np.float64)
+    elif case == "c fortran":
+        c = np.asfortranarray(c)
+    elif case == "shapes":
+        b = b[:-1]
+    elif case == "readonly":
+        c.flags.writeable = False
+    before = c.copy()
+    assert blas.blas_gemm_update(-0.1, a, b, c) is False
+    np.testing.assert_array_equal(c, before)
+
+
+def affine_pair(dtype):
+    from layers import Affine
+    return Affine(30, 20, rng=0, dtype=dtype), Affine(30, 20, rng=0, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_applies_an_offered_step_and_says_so(dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 30)).astype(dtype)
+    dout = np.asfortranarray(rng.standard_normal((8, 20)).astype(dtype))  # as SoftmaxWithLoss gives
+    fused, plain = affine_pair(dtype)
+    lr = dtype(0.05)
+    for layer in (fused, plain):
+        layer.zero_grad()
+        layer.forward(x)
+    fused.W.request_step_in_backward(lr)
+    dx_fused = fused.backward(dout)
+    dx_plain = plain.backward(dout)
+    np.testing.assert_array_equal(dx_fused, dx_plain)  # computed with the old weights
+    np.testing.assert_array_equal(fused.b.grad, plain.b.grad)
+    stepped = fused.W.finish_step()
+    assert stepped == (blas.blas_library() is not None)
+    if stepped:
+        tol = 1e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(fused.W.data, plain.W.data - lr * plain.W.grad, rtol=tol, atol=tol)
+        assert not fused.W.grad.any()  # no gradient array was filled
+        assert fused.W.data.dtype == dtype
+    assert fused.W.step_in_backward_lr() is None  # the offer is withdrawn
+
+
+def test_no_step_in_backward_once_a_gradient_is_accumulated():
+    x = np.ones((4, 30), dtype=np.float32)
+    dout = np.ones((4, 20), dtype=np.float32)
+    layer, _ = affine_pair(np.float32)
+    layer.zero_grad()
+    layer.forward(x)
+    layer.backward(dout)  # first contribution into W.grad
+    layer.W.request_step_in_backward(np.float32(0.1))
+    assert layer.W.step_in_backward_lr() is None
+    before = layer.W.data.copy()
+    layer.backward(dout)  # second contribution: accumulated, weights untouched
+    np.testing.assert_array_equal(layer.W.data, before)
+    np.testing.assert_allclose(layer.W.grad, 2 * x.T @ dout)
+    assert layer.W.finish_step() is False
+
+
+def train_both_ways(optimizer_kwargs, monkeypatch=None, share=False):
+    """Weights after Trainer.fit and after the same steps in a plain loop (no step in backward)."""
+    from datasets import minibatches
+    from losses import SoftmaxWithLoss
+    from nn import Trainer, mlp
+    from optimizers import SGD
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((96, 12)).astype(np.float32)
+    t = rng.integers(0, 3, size=96)
+    models = []
+    for _ in range(2):
+        models.append(mlp(12, [12, 12], 3, seed=0))
+    if share:  # layers 2 and 0 hold one weight matrix (12 x 12)
+        for model in models:
+            model.layers[2].W = model.layers[0].W
+    unique = lambda m: list({id(p): p for p in m.parameters()}.values())  # noqa: E731
+    trainer = Trainer(models[0], SoftmaxWithLoss(), SGD(unique(models[0]), **optimizer_kwargs))
+    trainer.fit(x, t, epochs=2, batch_size=32, seed=1, verbose=0)
+    model, loss = models[1], SoftmaxWithLoss()
+    opt = SGD(unique(model), **optimizer_kwargs)
+    order = np.random.default_rng(1)
+    for _ in range(2):
+        for xb, tb in minibatches(x, t, 32, rng=order):
+            loss.forward(model.forward(xb), tb)
+            opt.zero_grad()
+            model.backward(loss.backward(), input_grad=False)
+            opt.step()
+    weights_grads_after_fit = [layer.W.grad for layer in models[0].layers if hasattr(layer, "W")]
+    return [p.data for p in unique(models[0])], [p.data for p in unique(model)], weights_grads_after_fit
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, weight_decay=0.01)])
+def test_trainer_steps_in_backward_follow_the_plain_loop(kwargs):
+    fitted, looped, weight_grads = train_both_ways(kwargs)
+    offered = not (kwargs.get("momentum") or kwargs.get("weight_decay"))
+    # Where the step was applied in backward, no weight gradient was stored.
+    assert all(not g.any() for g in weight_grads) == (offered and blas.blas_library() is not None)
+    for a, b in zip(fitted, looped):
+        if kwargs.get("momentum") or kwargs.get("weight_decay"):
+            np.testing.assert_array_equal(a, b)  # nothing offered: the very same arithmetic
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_trainer_does_not_offer_the_step_when_layers_share_a_weight():
+    fitted, looped, _ = train_both_ways(dict(lr=0.1), share=True)
+    for a, b in zip(fitted, looped):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_without_blas_the_trainer_takes_the_numpy_route(monkeypatch):
+    with_blas, _, _ = train_both_ways(dict(lr=0.1))
+    monkeypatch.setattr(blas, "_ROUTINES", {})
+    without, looped, _ = train_both_ways(dict(lr=0.1))
+    for a, b, c in zip(with_blas, without, looped):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
