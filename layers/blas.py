@@ -96,7 +96,7 @@ def blas_library() -> str | None:
     return _found[0] if _found else None
 
 
-#: below this many elements NumPy's two passes cost less than the ctypes call (~3 µs).
+#: below this many elements NumPy's way costs less than a call through ctypes (a few µs).
 MIN_SIZE = 8192
 
 
@@ -109,8 +109,10 @@ def blas_axpy(alpha: Any, x: np.ndarray, y: np.ndarray) -> bool:
     update with NumPy.  BLAS may fuse the multiply and the add, so results
     can differ from NumPy's in the last bit.
     """
+    if y.size < MIN_SIZE:
+        return False
     routines = _ROUTINES.get(y.dtype)
-    if (routines is None or x.dtype != y.dtype or x.shape != y.shape or y.size < MIN_SIZE
+    if (routines is None or x.dtype != y.dtype or x.shape != y.shape
             or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
         return False
     routines[0](y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
@@ -133,13 +135,16 @@ def blas_gemm_update(alpha: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     gradient: ``W -= lr * x.T @ dout`` without storing ``x.T @ dout``.
     ``a`` is ``(K, M)``, ``b`` ``(K, N)``, ``c`` ``(M, N)``; ``a`` and ``b``
     may be C- or Fortran-contiguous, ``c`` must be C-contiguous and writable,
-    all of one dtype.  Returns False, with ``c`` untouched, otherwise or when
-    there is no usable BLAS.
+    all of one dtype, and ``c`` at least ``MIN_SIZE`` elements (below that
+    NumPy's product plus its update cost less than the call).  Returns
+    False, with ``c`` untouched, otherwise or when there is no usable BLAS.
     """
+    if c.size < MIN_SIZE:
+        return False
     routines = _ROUTINES.get(c.dtype)
     if (routines is None or a.dtype != c.dtype or b.dtype != c.dtype or a.ndim != 2 or b.ndim != 2
             or c.shape != (a.shape[1], b.shape[1]) or a.shape[0] != b.shape[0] or a.shape[0] == 0
-            or c.size == 0 or not (c.flags.c_contiguous and c.flags.writeable)):
+            or not (c.flags.c_contiguous and c.flags.writeable)):
         return False
     op_a, op_b = _operand(a), _operand(b)
     if op_a is None or op_b is None:

@@ -202,10 +202,10 @@ class Optimizer:
             if h is None:
                 h = scalars[dtype] = self._scalars(dtype)
             state = self.state[i]
-            if not state:
-                state.update(self._init_state(p))
-            else:
+            if state:
                 self._check_state(i, p, state)
+            elif self.state_keys:
+                state.update(self._init_state(p))
             self._update(i, p, state, h)
 
     def step_in_backward(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
-from layers.blas import blas_axpy
+from layers.blas import MIN_SIZE, blas_axpy
 from optimizers.base import Optimizer, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -74,8 +74,9 @@ class SGD(Optimizer):
         """
         if self.momentum or self.weight_decay:
             return False
+        lr = {dt: dt.type(self.lr) for dt in {p.data.dtype for p in self.params}}
         for p in self.params:
-            p.request_step_in_backward(p.data.dtype.type(self.lr))
+            p.request_step_in_backward(lr[p.data.dtype])
         return True
 
     def _update(
@@ -98,11 +99,13 @@ class SGD(Optimizer):
                 d = v
         if blas_axpy(-h["lr"], d, p.data):  # p <- p - lr * d in one pass
             return
-        if d is p.grad or d is state.get("momentum_buffer"):
-            d = np.multiply(d, h["lr"], out=self._buffer(i, p, 0))
+        if d.size < MIN_SIZE:  # a small temporary costs less than finding a buffer
+            p.data -= h["lr"] * d
+        elif d is g and not self.weight_decay or d is state.get("momentum_buffer"):
+            p.data -= np.multiply(d, h["lr"], out=self._buffer(i, p, 0))  # d is not ours to scale
         else:
             d *= h["lr"]
-        p.data -= d
+            p.data -= d
 
 
 class Momentum(SGD):
