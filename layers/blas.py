@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blas_axpy", "blas_gemm_update", "blas_library", "MIN_SIZE"]
+__all__ = ["blas_axpy", "blas_axpby", "blas_gemm_update", "blas_library", "MIN_SIZE"]
 
 _Routine = Callable[..., None]
 
@@ -54,23 +54,29 @@ def _numpy_openblas() -> tuple[str, _Routine, _Routine] | None:
             # scipy-openblas names its ILP64 build's symbols scipy_cblas_?axpy64_.
             axpy = getattr(lib, f"scipy_cblas_{prec}axpy64_", None)
             gemm = getattr(lib, f"scipy_cblas_{prec}gemm64_", None)
-            if axpy is None or gemm is None:
+            axpby = getattr(lib, f"scipy_cblas_{prec}axpby64_", None)  # an OpenBLAS extension
+            if axpy is None or gemm is None or axpby is None:
                 return None
             axpy.argtypes = [i64, real, ptr, i64, ptr, i64]
             gemm.argtypes = [enum, enum, enum, i64, i64, i64, real, ptr, i64, ptr, i64, real, ptr, i64]
-            axpy.restype = gemm.restype = None
-            routines.append((axpy, gemm))
+            axpby.argtypes = [i64, real, ptr, i64, real, ptr, i64]
+            axpy.restype = gemm.restype = axpby.restype = None
+            routines.append((axpy, gemm, axpby))
         return path, routines[0], routines[1]
     return None
 
 
-def _self_test(single: tuple[_Routine, _Routine], double: tuple[_Routine, _Routine]) -> bool:
+def _self_test(single: tuple[_Routine, ...], double: tuple[_Routine, ...]) -> bool:
     """Run the routines on small arrays and compare with NumPy."""
-    for dtype, (axpy, gemm) in ((np.float32, single), (np.float64, double)):
+    for dtype, (axpy, gemm, axpby) in ((np.float32, single), (np.float64, double)):
         x = np.arange(1, 40, dtype=dtype)
         y = np.linspace(-1, 1, 39, dtype=dtype)
+        z = y.copy()
         expected = y + dtype(-0.5) * x
         axpy(x.size, -0.5, x.ctypes.data, 1, y.ctypes.data, 1)
+        axpby(x.size, 0.25, x.ctypes.data, 1, 3.0, z.ctypes.data, 1)
+        if not np.allclose(z, 0.25 * x + 3.0 * np.linspace(-1, 1, 39), rtol=1e-6, atol=0):
+            return False
         a = x[:12].reshape(4, 3)
         b = x[12:32].reshape(4, 5)
         c = np.ones((3, 5), dtype=dtype)
@@ -86,7 +92,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enum values
 _found = _numpy_openblas()
 if _found is not None and not _self_test(_found[1], _found[2]):
     _found = None
-_ROUTINES: dict[np.dtype, tuple[_Routine, _Routine]] = (
+_ROUTINES: dict[np.dtype, tuple[_Routine, ...]] = (  # (axpy, gemm, axpby)
     {np.dtype(np.float32): _found[1], np.dtype(np.float64): _found[2]} if _found else {}
 )
 
@@ -100,6 +106,17 @@ def blas_library() -> str | None:
 MIN_SIZE = 8192
 
 
+def _vector_routines(x: np.ndarray, y: np.ndarray) -> tuple[_Routine, ...] | None:
+    """The routines for ``y`` if BLAS can update it from ``x`` element by element, else None."""
+    if y.size < MIN_SIZE:
+        return None
+    routines = _ROUTINES.get(y.dtype)
+    if (routines is None or x.dtype != y.dtype or x.shape != y.shape
+            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
+        return None
+    return routines
+
+
 def blas_axpy(alpha: Any, x: np.ndarray, y: np.ndarray) -> bool:
     """``y += alpha * x`` in place through BLAS, in one pass; True if done.
 
@@ -109,13 +126,24 @@ def blas_axpy(alpha: Any, x: np.ndarray, y: np.ndarray) -> bool:
     update with NumPy.  BLAS may fuse the multiply and the add, so results
     can differ from NumPy's in the last bit.
     """
-    if y.size < MIN_SIZE:
-        return False
-    routines = _ROUTINES.get(y.dtype)
-    if (routines is None or x.dtype != y.dtype or x.shape != y.shape
-            or not (x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable)):
+    routines = _vector_routines(x, y)
+    if routines is None:
         return False
     routines[0](y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
+    return True
+
+
+def blas_axpby(alpha: Any, x: np.ndarray, beta: Any, y: np.ndarray) -> bool:
+    """``y = alpha * x + beta * y`` in place through BLAS, in one pass; True if done.
+
+    The moving averages of Adam, RMSprop and momentum in one pass instead of
+    two or three.  Declines, leaving ``y`` untouched, on the same terms as
+    ``blas_axpy``.
+    """
+    routines = _vector_routines(x, y)
+    if routines is None:
+        return False
+    routines[2](y.size, float(alpha), x.ctypes.data, 1, float(beta), y.ctypes.data, 1)
     return True
 
 

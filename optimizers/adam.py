@@ -8,10 +8,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.blas import blas_axpby, blas_axpy
 from optimizers.base import Optimizer, fraction, positive
 
 __all__ = ["Adam", "AdamW"]
-
 
 class Adam(Optimizer):
     """Adam, as ``torch.optim.Adam`` (weight decay is an L2 term in the gradient).
@@ -71,8 +71,8 @@ class Adam(Optimizer):
             one_minus_beta1=cast(1.0 - beta1),
             beta2=cast(beta2),
             one_minus_beta2=cast(1.0 - beta2),
-            step_size=cast(self.lr / (1.0 - beta1**t)),
-            bias_correction2_sqrt=cast(math.sqrt(1.0 - beta2**t)),
+            step_size_c2=cast(self.lr / (1.0 - beta1**t) * math.sqrt(1.0 - beta2**t)),
+            eps_c2=cast(self.eps * math.sqrt(1.0 - beta2**t)),
             decay=cast(1.0 - self.lr * self.weight_decay),
         )
         return h
@@ -91,18 +91,23 @@ class Adam(Optimizer):
             g = self._decayed_grad(i, p, h)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = self._buffer(i, p, 1)
-        m *= h["beta1"]
-        m += np.multiply(g, h["one_minus_beta1"], out=tmp)
+        # m <- beta1 m + (1 - beta1) g  and  v <- beta2 v + (1 - beta2) g², one BLAS pass each
+        if not blas_axpby(h["one_minus_beta1"], g, h["beta1"], m):
+            m *= h["beta1"]
+            m += np.multiply(g, h["one_minus_beta1"], out=tmp)
         np.multiply(g, g, out=tmp)
-        tmp *= h["one_minus_beta2"]
-        v *= h["beta2"]
-        v += tmp
+        if not blas_axpby(h["one_minus_beta2"], tmp, h["beta2"], v):
+            v *= h["beta2"]
+            tmp *= h["one_minus_beta2"]
+            v += tmp
+        # p <- p - step_size m / (sqrt(v) / c2 + eps), written as
+        # p <- p - (step_size c2) m / (sqrt(v) + eps c2): two passes fewer.
         np.sqrt(v, out=tmp)
-        tmp /= h["bias_correction2_sqrt"]
-        tmp += h["eps"]
+        tmp += h["eps_c2"]
         np.divide(m, tmp, out=tmp)
-        tmp *= h["step_size"]
-        p.data -= tmp
+        if not blas_axpy(-h["step_size_c2"], tmp, p.data):
+            tmp *= h["step_size_c2"]
+            p.data -= tmp
 
 
 class AdamW(Adam):

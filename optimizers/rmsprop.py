@@ -7,6 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.blas import blas_axpby, blas_axpy
 from optimizers.base import Optimizer, fraction, non_negative, positive
 
 __all__ = ["RMSprop"]
@@ -77,19 +78,21 @@ class RMSprop(Optimizer):
         g = self._decayed_grad(i, p, h)
         s = state["square_avg"]
         tmp = np.multiply(g, g, out=self._buffer(i, p, 1))
-        tmp *= h["one_minus_alpha"]
-        s *= h["alpha"]
-        s += tmp
+        if not blas_axpby(h["one_minus_alpha"], tmp, h["alpha"], s):  # s <- alpha s + (1 - alpha) g²
+            tmp *= h["one_minus_alpha"]
+            s *= h["alpha"]
+            s += tmp
         np.sqrt(s, out=tmp)
         tmp += h["eps"]
         np.divide(g, tmp, out=tmp)
+        d = tmp
         if self.momentum:
             b = state.get("momentum_buffer")
             if b is None:  # momentum switched on after the first step
                 b = state["momentum_buffer"] = np.zeros_like(p.data)
-            b *= h["momentum"]
-            b += tmp
-            np.multiply(b, h["lr"], out=tmp)
-        else:
-            tmp *= h["lr"]
-        p.data -= tmp
+            if not blas_axpby(1.0, tmp, h["momentum"], b):  # b <- momentum b + tmp
+                b *= h["momentum"]
+                b += tmp
+            d = b
+        if not blas_axpy(-h["lr"], d, p.data):
+            p.data -= np.multiply(d, h["lr"], out=tmp)

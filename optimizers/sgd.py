@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
-from layers.blas import MIN_SIZE, blas_axpy
+from layers.blas import MIN_SIZE, blas_axpby, blas_axpy
 from optimizers.base import Optimizer, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -88,7 +88,7 @@ class SGD(Optimizer):
             v = state.get("momentum_buffer")
             if v is None:
                 v = state["momentum_buffer"] = g.copy()
-            else:
+            elif not blas_axpby(1.0, g, h["momentum"], v):  # v <- momentum v + g
                 v *= h["momentum"]
                 v += g
             if self.nesterov:

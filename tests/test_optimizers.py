@@ -25,7 +25,8 @@ from optimizers import (
     get_optimizer,
 )
 
-SHAPES = [(3,), (2, 4), (2, 3, 2)]
+# The last shape is above layers.blas.MIN_SIZE, so the BLAS route is checked too.
+SHAPES = [(3,), (2, 4), (2, 3, 2), (96, 90)]
 N_STEPS = 25
 
 # (class, kwargs): every rule and every branch of it (weight decay, momentum, nesterov).
@@ -378,7 +379,7 @@ def test_load_state_dict_refuses_a_mismatch(rng):
     opt = Adam(params)
     run(opt, make_grads(rng, steps=1))
     sd = opt.state_dict()
-    with pytest.raises(ValueError, match="state for 3 parameters, this optimizer has 2"):
+    with pytest.raises(ValueError, match=f"state for {len(SHAPES)} parameters, this optimizer has 2"):
         Adam(params[:2]).load_state_dict(sd)
     shape_message = r"'exp_avg' of parameter 0 has shape \(3,\), expected \(4,\)"
     with pytest.raises(ValueError, match=shape_message):
@@ -392,7 +393,7 @@ def test_load_state_dict_refuses_a_mismatch(rng):
     fresh = Adam(params)
     with pytest.raises(ValueError, match="eps must be positive"):
         fresh.load_state_dict(bad)
-    assert fresh.steps == 0 and fresh.state == [{}, {}, {}]  # nothing half-loaded
+    assert fresh.steps == 0 and fresh.state == [{}] * len(SHAPES)  # nothing half-loaded
 
 
 # -- validation ---------------------------------------------------------------------
@@ -574,3 +575,34 @@ def test_schedule_state_dict_round_trip():
 def test_bad_schedule_arguments_raise(build, error, message):
     with pytest.raises(error, match=message):
         build(SGD(one_param(), lr=0.1))
+
+
+# -- subnormal state ------------------------------------------------------------------
+def test_flush_subnormals_zeroes_only_subnormals():
+    from optimizers.base import flush_subnormals
+    tiny = np.finfo(np.float32).tiny
+    a = np.array([1.0, -2e-3, tiny, -tiny, tiny / 2, -tiny / 8, 1e-45, 0.0], dtype=np.float32)
+    expected = a.copy()
+    expected[4:7] = 0
+    flush_subnormals(a, np.empty_like(a))
+    np.testing.assert_array_equal(a, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [lambda ps: Adam(ps, lr=1e-3), lambda ps: RMSprop(ps, lr=1e-3, momentum=0.9),
+                                  lambda ps: SGD(ps, lr=1e-3, momentum=0.9)], ids=["Adam", "RMSprop", "SGD"])
+def test_state_of_a_dead_unit_does_not_stick_in_the_subnormal_range(dtype, make):
+    from optimizers.base import FLUSH_EVERY
+    p = Parameter(np.ones(4, dtype=dtype))
+    opt = make([p])
+    p.grad[...] = [0.1, -0.1, 1e-3, 0]
+    opt.step()
+    p.grad[...] = 0  # the unit dies: its moving averages decay every step
+    steps = {np.float32: 1200, np.float64: 7200}[dtype]  # past 0.1 * 0.9**k < tiny
+    steps += -steps % FLUSH_EVERY
+    for _ in range(steps):
+        opt.step()
+    tiny = np.finfo(dtype).tiny
+    for name, state in opt.state[0].items():
+        assert not np.any((state != 0) & (np.abs(state) < tiny)), (name, state)
+    assert np.all(np.isfinite(p.data))
