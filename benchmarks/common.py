@@ -91,9 +91,11 @@ def blas_info() -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    from layers.blas import blas_library  # the one-pass updates are on only with NumPy's OpenBLAS
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "numpy": np.__version__, **blas_info()}
+            "python": platform.python_version(), "numpy": np.__version__, **blas_info(),
+            "blas_fused_updates": blas_library() is not None}
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

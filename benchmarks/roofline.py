@@ -6,8 +6,10 @@ dout @ W.T except for the first layer, whose input is the data), times them
 alone on this NumPy's BLAS, and compares the GFLOP/s of our whole training
 step (through nn.Trainer, the code users run) with the GFLOP/s of those
 GEMMs alone.  Also the BLAS peak on a large square GEMM, and a bare NumPy
-loop of the same products over shuffled batches (with and without the SGD
-update): the ceiling for any NumPy framework.
+loop of the same products over shuffled batches, alone (the ceiling for
+any NumPy framework: no bias, activation, loss or update) and with NumPy's
+two-pass SGD update ``w -= lr * g``, which our step avoids by folding the
+update into the weight-gradient GEMM.
 
 Writes results/roofline.{md,json}.
 
@@ -44,7 +46,7 @@ def bare_loop(sizes: list[int], batch: int, x: np.ndarray, update: bool) -> floa
 
     No bias, activation, loss or checks: only the batch gather, the matrix
     products of forward and backward and, with ``update``, a NumPy SGD step.
-    This is the ceiling any NumPy framework meets on this machine.
+    The loop alone is the ceiling any NumPy framework meets on this machine.
     """
     rng = np.random.default_rng(0)
     weights = [rng.random((a, b), dtype=np.float32) * np.float32(0.01)
@@ -121,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:>22} b{batch}: GEMMs alone {gemm_gflops:6.1f} GFLOP/s; our step "
               f"{achieved:6.1f} GFLOP/s ({samples_per_s:,.0f} samples/s) = "
               f"{r['percent_of_gemm']:.0f}% of the GEMMs; bare NumPy loop {bare:,.0f} samples/s, "
-              f"{bare_sgd:,.0f} with the SGD update", flush=True)
+              f"{bare_sgd:,.0f} with NumPy's SGD update", flush=True)
 
     header = ["network", "batch", "MFLOP / sample", "GEMMs alone (GFLOP/s)", "our training step (GFLOP/s)",
-              "step / GEMMs", "samples/s", "bare NumPy loop (samples/s)", "bare loop + SGD update"]
+              "step / GEMMs", "samples/s", "bare NumPy loop (samples/s)", "bare loop + NumPy SGD update"]
     rows = [[r["network"], r["batch"], f"{r['flops_per_sample'] / 1e6:.2f}",
              f"{r['gemm_gflops_at_training_shapes']:.1f}", f"{r['ours_gflops']:.1f}",
              f"{r['percent_of_gemm']:.0f}%", f"{r['ours_samples_per_s']:,.0f}",
