@@ -4,7 +4,8 @@ Parsing the gzip IDX files costs a decompression on every load; the processed
 cache stores the four uint8 arrays uncompressed, keyed by the source files'
 path, size and modification time, so that a changed source misses the cache.
 Every cache failure (read-only folder, corrupt or foreign file) is a miss,
-never an error: the caller falls back to parsing the sources.
+never an error: the caller falls back to parsing the sources. Entries whose
+sources changed are never hit again; they are removed once unused for 30 days.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import StagedFile, remove_stale
 
 __all__ = ["cache_root", "processed_cache_path", "load_processed", "save_processed"]
 
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "NN_CACHE_DIR"
 _FORMAT_VERSION = 1
 _KEYS = ("x_train", "t_train", "x_test", "t_test")
+#: processed entries not loaded for this long are removed when another one is written.
+PRUNE_AFTER_S = 30 * 86400
 
 
 def cache_root() -> Path:
@@ -79,29 +83,36 @@ def load_processed(path: Path | None) -> dict[str, np.ndarray] | None:
     if not _plausible(arrays):
         log.debug("ignoring implausible processed cache %s", path)
         return None
+    try:  # a used entry is a fresh entry: pruning goes by the time of last use
+        os.utime(path)
+    except OSError:
+        pass
     return arrays
 
 
 def save_processed(path: Path | None, arrays: dict[str, np.ndarray]) -> bool:
-    """Write the arrays atomically (temp file + ``os.replace``); False if it failed."""
+    """Write the arrays atomically (temp file + ``os.replace``); False if it failed.
+
+    Then prune: entries for the same data set not used for ``PRUNE_AFTER_S``
+    (their sources moved or changed long ago) and temporaries of killed writers.
+    """
     if path is None:
         return False
-    tmp = None
+    staged = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        staged = StagedFile(path, ".tmp")
+        with os.fdopen(staged.fd, "wb") as fh:
             np.savez(fh, **{key: arrays[key] for key in _KEYS})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-        return True
+        staged.commit()
     except OSError as exc:  # read-only or full cache folder: run without the cache
         log.debug("cannot write processed cache %s: %s", path, exc)
         return False
     finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        if staged is not None:
+            staged.discard()
+    dataset = path.name.rsplit("-", 1)[0]
+    for old in remove_stale(path.parent, f"{dataset}-*.npz", PRUNE_AFTER_S):
+        log.debug("removed processed cache %s, unused for %d days", old, PRUNE_AFTER_S // 86400)
+    remove_stale(path.parent, ".*.tmp")
+    return True

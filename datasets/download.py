@@ -6,7 +6,8 @@ interrupted or corrupt download never leaves a file a later run would trust,
 and two processes downloading at once cannot corrupt each other's result.
 A mirror that fails (refused, timeout, HTTP error, truncated, wrong checksum)
 is skipped for the next one; a mirror that cannot be reached at all is not
-retried for the remaining files.
+retried for the remaining files. Temporaries left by a download that was
+killed outright are removed by the next download once an hour old.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import http.client
 import os
 import socket
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .files import StagedFile, remove_stale
 from .idx import DatasetError, read_idx
 
 __all__ = ["DownloadError", "fetch_files", "DOWNLOAD_TIMEOUT"]
@@ -91,13 +92,13 @@ def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: 
     """Download ``url`` to ``target_dir/name``; raise _MirrorFailed(reason) on any failure."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
-        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{name}.", suffix=".part")
+        staged = StagedFile(target_dir / name, ".part")
     except OSError as exc:  # no mirror can fix an unwritable folder
         raise DownloadError(f"cannot write into {target_dir}: {exc}", [], [name]) from exc
     try:
         digest = hashlib.md5(usedforsecurity=False)
         received = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        with os.fdopen(staged.fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             progress = _Progress(name, total)
@@ -112,24 +113,18 @@ def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: 
             raise _MirrorFailed(f"checksum mismatch: md5 {digest.hexdigest()}, expected {md5}")
         if md5 is None:  # no official checksum known: at least insist on a valid IDX file
             try:
-                read_idx(tmp)
+                read_idx(staged.path)
             except DatasetError as exc:
                 raise _MirrorFailed(f"not a valid IDX file ({exc})") from None
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared data folder wants readable files
-        os.replace(tmp, target_dir / name)
-        tmp = None
+        path = staged.commit()
         progress.done(f"Downloaded {name} ({received / 1e6:.1f} MB) from {url}")
-        return target_dir / name
+        return path
     except _MirrorFailed:
         raise
     except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
         raise _MirrorFailed(_describe(exc)) from None
     finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        staged.discard()
 
 
 def fetch_files(
@@ -175,6 +170,9 @@ def fetch_files(
     unreachable: set[str] = set()
     fetched: dict[str, Path] = {}
     for name in names:
+        # The temporaries of a download killed outright (SIGKILL) are never
+        # trusted; once nothing has written to them for an hour, remove them.
+        remove_stale(target_dir, f".{name}.*.part")
         for i, base in enumerate(mirrors):
             url = base if base.endswith("/") else base + "/"
             url += name

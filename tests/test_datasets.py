@@ -8,6 +8,7 @@ import gzip
 import os
 import shutil
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -265,6 +266,34 @@ def test_corrupt_cache_is_ignored_and_rewritten(tmp_path, damage):
     np.testing.assert_array_equal(x, x_ref)
     with np.load(cached) as npz:  # rewritten with the real arrays
         assert npz["x_train"].shape == (6, 28, 28) and npz["x_train"].dtype == np.uint8
+
+
+def test_entries_unused_for_30_days_are_pruned_when_another_is_written(tmp_path):
+    from datasets.cache import PRUNE_AFTER_S
+    processed = tmp_path / "cache" / "processed"
+    processed.mkdir(parents=True)
+    old_time = time.time() - PRUNE_AFTER_S - 86400
+    forgotten = processed / "mnist-0123456789abcdef0123.npz"       # sources changed long ago
+    other_set = processed / "fashion-mnist-0123456789abcdef0123.npz"
+    dead_tmp = processed / ".mnist-aaaa.npz.x1y2.tmp"               # a killed writer's
+    for path in (forgotten, other_set, dead_tmp):
+        path.write_bytes(b"old")
+        os.utime(path, (old_time, old_time))
+    folder = make_set(tmp_path / "s")
+    load_mnist(data_dir=folder)
+    assert not forgotten.exists() and not dead_tmp.exists()
+    assert other_set.exists()  # another data set's entries are its own business
+    assert [p.name.startswith("mnist-") for p in _cache_files(tmp_path)] == [False, True]
+
+
+def test_a_cache_hit_keeps_the_entry_fresh(tmp_path):
+    folder = make_set(tmp_path / "s")
+    load_mnist(data_dir=folder)
+    [cached] = _cache_files(tmp_path)
+    long_ago = time.time() - 90 * 86400
+    os.utime(cached, (long_ago, long_ago))
+    load_mnist(data_dir=folder)  # a hit
+    assert time.time() - cached.stat().st_mtime < 3600
 
 
 def test_unwritable_cache_root_falls_back_to_parsing(tmp_path, monkeypatch):

@@ -274,3 +274,41 @@ def test_unwritable_target_is_a_clear_error(server, tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="cannot create download folder"):
         load_mnist(data_dir=blocker / "dl")
     assert server.requests == []
+
+
+def test_stale_temporaries_of_a_killed_download_are_removed(server, tmp_path):
+    target = tmp_path / "dl"
+    target.mkdir()
+    name = GZ[0]
+    stale = target / f".{name}.abc123.part"   # what a SIGKILLed download leaves
+    live = target / f".{name}.def456.part"    # another process still writing
+    other = target / ".unrelated.part"
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    fetch_files([name], [server.url("good")], {}, target)
+    assert not stale.exists()
+    assert live.exists() and other.exists()  # recent, or not this file's
+    assert (target / name).is_file()
+
+
+def test_staged_file_appears_whole_or_not_at_all(tmp_path):
+    from datasets.files import StagedFile
+    target = tmp_path / "file.bin"
+    staged = StagedFile(target, ".part")
+    with os.fdopen(staged.fd, "wb") as fh:
+        fh.write(b"complete")
+    assert not target.exists() and staged.path.name.startswith(".file.bin.")
+    assert staged.commit() == target
+    assert target.read_bytes() == b"complete" and (target.stat().st_mode & 0o777) == 0o644
+    staged.discard()  # after commit: nothing to do
+    assert target.exists() and list(tmp_path.iterdir()) == [target]
+    with pytest.raises(RuntimeError, match="already committed or discarded"):
+        staged.commit()
+
+    abandoned = StagedFile(tmp_path / "other.bin", ".part")
+    os.close(abandoned.fd)
+    abandoned.discard()
+    assert list(tmp_path.iterdir()) == [target]
