@@ -122,14 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(f"{name:>22} b{batch}: GEMMs alone {gemm_gflops:6.1f} GFLOP/s; our step "
               f"{achieved:6.1f} GFLOP/s ({samples_per_s:,.0f} samples/s) = "
-              f"{r['percent_of_gemm']:.0f}% of the GEMMs; bare NumPy loop {bare:,.0f} samples/s, "
+              f"{r['percent_of_gemm']:.1f}% of the GEMMs; bare NumPy loop {bare:,.0f} samples/s, "
               f"{bare_sgd:,.0f} with NumPy's SGD update", flush=True)
 
     header = ["network", "batch", "MFLOP / sample", "GEMMs alone (GFLOP/s)", "our training step (GFLOP/s)",
               "step / GEMMs", "samples/s", "bare NumPy loop (samples/s)", "bare loop + NumPy SGD update"]
     rows = [[r["network"], r["batch"], f"{r['flops_per_sample'] / 1e6:.2f}",
              f"{r['gemm_gflops_at_training_shapes']:.1f}", f"{r['ours_gflops']:.1f}",
-             f"{r['percent_of_gemm']:.0f}%", f"{r['ours_samples_per_s']:,.0f}",
+             f"{r['percent_of_gemm']:.1f}%", f"{r['ours_samples_per_s']:,.0f}",
              f"{r['bare_loop_samples_per_s']:,.0f}", f"{r['bare_loop_with_sgd_samples_per_s']:,.0f}"]
             for r in results]
     info = machine()

@@ -99,10 +99,10 @@ class Parameter:
 
     # -- a plain SGD step applied by the layer during backward ---------------
     # The trainer's optimizer may offer its step to the layers (plain SGD only):
-    # a layer that can fold ``p -= lr * dL/dp`` into the product computing
-    # dL/dp (one BLAS GEMM, no gradient array) does so and reports it; the
-    # optimizer's step() then leaves this parameter alone.  The offer lasts
-    # until the next step() or zero_grad().
+    # a layer that can apply ``p -= lr * dL/dp`` as it computes dL/dp (Affine:
+    # one BLAS GEMM for the weights, no gradient array) does so and reports
+    # it; the optimizer's step() then leaves this parameter alone.  The offer
+    # lasts until the next step() or zero_grad().
 
     def request_step_in_backward(self, lr: np.floating) -> None:
         """Offer the layers to apply ``p -= lr * gradient`` themselves in this backward."""

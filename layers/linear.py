@@ -90,8 +90,8 @@ class Affine(Layer):
         self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
         self.x: np.ndarray | None = None  # input of the last forward, flattened to 2-D
         self.x_shape: tuple[int, ...] | None = None
-        # x.T @ dout lands here before it is added to W.grad: reusing one buffer spares
-        # an (in, out) allocation per backward, which the profile showed to be costly.
+        # x.T @ dout lands here before it is added to W.grad or W: reusing one buffer
+        # spares an (in, out) allocation per backward, which the profile showed to be costly.
         self._dW: np.ndarray | None = None
 
     def describe(self) -> str:
@@ -128,6 +128,12 @@ class Affine(Layer):
         check_dtype_matches(self, x, self.dtype)
         return x.reshape(x.shape[0], self.in_features)
 
+    def _scratch(self) -> np.ndarray:
+        """A (in, out) array reused across backward passes for x.T @ dout."""
+        if self._dW is None or self._dW.dtype != self.W.data.dtype:
+            self._dW = np.empty_like(self.W.data)
+        return self._dW
+
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x is None:
             raise self._missing_forward()
@@ -137,19 +143,25 @@ class Affine(Layer):
         # dL/dx first: a step applied below changes W.
         dx = (dout @ self.W.data.T).reshape(self.x_shape) if input_grad else None
         lr = self.W.step_in_backward_lr()
-        if lr is not None and blas_gemm_update(-lr, self.x, dout, self.W.data):
-            self.W.mark_stepped()  # W -= lr * x.T @ dout in one GEMM, no gradient array
+        if lr is not None:  # the optimizer's plain SGD step, applied here (see Parameter)
+            if not blas_gemm_update(-lr, self.x, dout, self.W.data):  # one GEMM, beta = 1
+                self.W.data -= np.multiply(np.matmul(self.x.T, dout, out=self._scratch()), lr,
+                                           out=self._scratch())
+            self.W.mark_stepped()
         else:
             grad_w = self.W.grad_to_overwrite()
             if grad_w is not None:  # right after zero_grad(): no temporary, no addition
                 np.matmul(self.x.T, dout, out=grad_w)
             else:
-                if self._dW is None or self._dW.dtype != self.W.data.dtype:
-                    self._dW = np.empty_like(self.W.data)
-                self.W.grad += np.matmul(self.x.T, dout, out=self._dW)
-        grad_b = self.b.grad_to_overwrite()
-        if grad_b is not None:
-            np.add.reduce(dout, axis=0, out=grad_b)
+                self.W.grad += np.matmul(self.x.T, dout, out=self._scratch())
+        lr = self.b.step_in_backward_lr()
+        if lr is not None:
+            self.b.data -= lr * np.add.reduce(dout, axis=0)
+            self.b.mark_stepped()
         else:
-            self.b.grad += np.add.reduce(dout, axis=0)
+            grad_b = self.b.grad_to_overwrite()
+            if grad_b is not None:
+                np.add.reduce(dout, axis=0, out=grad_b)
+            else:
+                self.b.grad += np.add.reduce(dout, axis=0)
         return dx

@@ -74,7 +74,7 @@ def class_targets(loss: Loss, targets: Any, n: int, num_classes: int,
             kind = "i"
         # One reduction checks both ends: seen as unsigned, a negative label is huge.
         unsigned = t.view(f"u{t.dtype.itemsize}") if kind == "i" else t
-        if t.size and unsigned.max() >= num_classes:
+        if t.size and np.maximum.reduce(unsigned) >= num_classes:
             bad = t[(t < 0) | (t >= num_classes)][0]
             raise ValueError(f"{name}: expected labels in [0, {num_classes}) for {num_classes} "
                              f"classes, got {bad}")

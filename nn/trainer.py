@@ -121,10 +121,10 @@ class Trainer:
 
     With plain SGD (no momentum, no weight decay) the optimizer offers its
     step to the layers (``Optimizer.step_in_backward``): ``Affine`` then
-    applies ``W -= lr * x.T @ dout`` as one BLAS GEMM during backward, the
-    same update without storing the weight gradient, so after ``fit`` those
-    weights' ``grad`` reads as zeros.  Every other parameter and optimizer
-    goes through ``optimizer.step()`` as usual.
+    updates its weights and bias during backward, the weights with
+    ``W -= lr * x.T @ dout`` as one BLAS GEMM: the same update, without
+    storing the gradients, so after ``fit`` their ``grad`` reads as zeros.
+    Every other parameter and optimizer goes through ``optimizer.step()``.
 
     >>> # trainer = Trainer(model, SoftmaxWithLoss(), Adam(model.parameters()))
     >>> # history = trainer.fit(x, t, epochs=5, batch_size=100, validation_data=(xv, tv), seed=0)

@@ -67,10 +67,10 @@ class SGD(Optimizer):
     def step_in_backward(self) -> bool:
         """Plain SGD (no momentum, no weight decay) offers its step to the layers.
 
-        ``Affine`` then computes ``W -= lr * x.T @ dout`` as one BLAS GEMM,
-        never storing the gradient: one pass over the weights instead of
-        three.  The trainer uses this; ``p.grad`` of a parameter updated
-        that way reads as zeros.
+        ``Affine`` then updates its weights and bias as it backpropagates,
+        the weights with ``W -= lr * x.T @ dout`` as one BLAS GEMM (one pass
+        over the weights instead of three, no gradient stored).  The trainer
+        uses this; ``p.grad`` of a parameter updated that way reads as zeros.
         """
         if self.momentum or self.weight_decay:
             return False

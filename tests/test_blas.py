@@ -167,14 +167,13 @@ def test_affine_applies_an_offered_step_and_says_so(dtype):
     dx_plain = plain.backward(dout)
     np.testing.assert_array_equal(dx_fused, dx_plain)  # computed with the old weights
     np.testing.assert_array_equal(fused.b.grad, plain.b.grad)
-    stepped = fused.W.finish_step()
-    assert stepped == (blas.blas_library() is not None)
-    if stepped:
-        tol = 1e-6 if dtype == np.float32 else 1e-13
-        np.testing.assert_allclose(fused.W.data, plain.W.data - lr * plain.W.grad, rtol=tol, atol=tol)
-        assert not fused.W.grad.any()  # no gradient array was filled
-        assert fused.W.data.dtype == dtype
+    assert fused.W.finish_step() is True
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(fused.W.data, plain.W.data - lr * plain.W.grad, rtol=tol, atol=tol)
+    assert not fused.W.grad.any()  # no gradient array was filled
+    assert fused.W.data.dtype == dtype
     assert fused.W.step_in_backward_lr() is None  # the offer is withdrawn
+    assert fused.b.finish_step() is False  # the bias was not offered: its gradient is there
 
 
 def test_no_step_in_backward_once_a_gradient_is_accumulated():
@@ -220,8 +219,10 @@ def train_both_ways(optimizer_kwargs, monkeypatch=None, share=False):
             opt.zero_grad()
             model.backward(loss.backward(), input_grad=False)
             opt.step()
-    weights_grads_after_fit = [layer.W.grad for layer in models[0].layers if hasattr(layer, "W")]
-    assert [g.size >= blas.MIN_SIZE for g in weights_grads_after_fit] == [True, True, False]
+    # The last layer's 100 x 3 weights take NumPy's route, the others BLAS's.
+    affines = [layer for layer in models[0].layers if hasattr(layer, "W")]
+    assert [a.W.size >= blas.MIN_SIZE for a in affines] == [True, True, False]
+    weights_grads_after_fit = [p.grad for a in affines for p in (a.W, a.b)]
     return [p.data for p in unique(models[0])], [p.data for p in unique(model)], weights_grads_after_fit
 
 
@@ -229,10 +230,8 @@ def train_both_ways(optimizer_kwargs, monkeypatch=None, share=False):
 def test_trainer_steps_in_backward_follow_the_plain_loop(kwargs):
     fitted, looped, weight_grads = train_both_ways(kwargs)
     offered = not (kwargs.get("momentum") or kwargs.get("weight_decay"))
-    # Where the step was applied in backward, no weight gradient was stored;
-    # the last layer's 100 x 3 weights are too small to be worth it.
-    fused = offered and blas.blas_library() is not None
-    assert [not g.any() for g in weight_grads] == [fused, fused, False]
+    # Where the step was applied in backward, no gradient was stored.
+    assert [not g.any() for g in weight_grads] == [offered] * 6  # weights and biases
     for a, b in zip(fitted, looped):
         if kwargs.get("momentum") or kwargs.get("weight_decay"):
             np.testing.assert_array_equal(a, b)  # nothing offered: the very same arithmetic
