@@ -12,7 +12,8 @@ loaded (found with threadpoolctl), so they share NumPy's thread pool and
 thread limit; a second BLAS, such as SciPy's own copy, would start a second
 pool that competes for the same cores.  Where that library cannot be found
 (NumPy built against another BLAS, threadpoolctl missing) or fails a check
-on import, the functions decline and the caller does the work with NumPy.
+on import, or when ``NN_NO_DIRECT_BLAS=1`` is set, the functions decline and
+the caller does the work with NumPy.
 """
 
 from __future__ import annotations
@@ -28,15 +29,22 @@ __all__ = ["blas_axpy", "blas_axpby", "blas_gemm_update", "blas_library", "MIN_S
 
 _Routine = Callable[..., None]
 
+#: set to 1 to keep every update in NumPy (to compare, or if a BLAS misbehaves).
+DISABLE_ENV = "NN_NO_DIRECT_BLAS"
 
-def _numpy_openblas() -> tuple[str, _Routine, _Routine] | None:
-    """(path, saxpy, daxpy) of the OpenBLAS bundled with NumPy's wheel, or None."""
+
+def _numpy_openblas() -> tuple[str, tuple[_Routine, ...], tuple[_Routine, ...]] | None:
+    """(path, single-precision routines, double-precision routines) of the
+    OpenBLAS bundled with NumPy's wheel, each ``(axpy, gemm, axpby)``; or None."""
+    if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        return None
     try:
         from threadpoolctl import threadpool_info
-    except ImportError:
+        libraries = threadpool_info()
+    except Exception:  # threadpoolctl missing or unable to inspect this process
         return None
     numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
-    for info in threadpool_info():
+    for info in libraries:
         path = info.get("filepath") or ""
         # A wheel keeps its BLAS beside the package: numpy.libs/ (Linux,
         # Windows) or numpy/.dylibs/ (macOS); SciPy's copy lives elsewhere.

@@ -252,3 +252,13 @@ def test_without_blas_the_trainer_takes_the_numpy_route(monkeypatch):
     for a, b, c in zip(with_blas, without, looped):
         np.testing.assert_array_equal(b, c)
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_environment_variable_turns_the_direct_calls_off():
+    import subprocess
+    import sys
+    code = "from layers import blas; print(blas.blas_library())"
+    env = {**os.environ, "NN_NO_DIRECT_BLAS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "None"
