@@ -111,8 +111,8 @@ class Parameter:
     def step_in_backward_lr(self) -> np.floating | None:
         """The offered learning rate, if the step may be applied now, else None.
 
-        It may only while nothing has been accumulated into ``grad`` since
-        ``zero_grad()``: the fused step must see the whole gradient.
+        Only while nothing has been accumulated into ``grad`` since
+        ``zero_grad()``: a step taken in backward must see the whole gradient.
         """
         return self._step_lr if self._grad_cleared else None
 

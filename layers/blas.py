@@ -1,4 +1,4 @@
-"""Fused updates through the BLAS that NumPy itself uses: ``blas_axpy``, ``blas_gemm_update``.
+"""One-pass updates through the BLAS NumPy itself uses: axpy, axpby and a GEMM with beta = 1.
 
 NumPy has no fused multiply-add for arrays: ``w -= lr * g`` reads ``g``,
 writes a temporary, then reads it and ``w`` again.  In the SGD step of a

@@ -13,6 +13,7 @@ from optimizers.base import Optimizer, fraction, positive
 
 __all__ = ["Adam", "AdamW"]
 
+
 class Adam(Optimizer):
     """Adam, as ``torch.optim.Adam`` (weight decay is an L2 term in the gradient).
 
