@@ -1,20 +1,21 @@
 """Training throughput against PyTorch: samples per second of one epoch, and memory.
 
-One epoch = forward, backward and an SGD update for every mini-batch of
-60,000 MNIST-shaped float32 samples, shuffled without replacement.  Ours runs
-through ``nn.Trainer.fit`` (the code users run); PyTorch runs the usual
-loop (index a shuffled batch, forward, ``CrossEntropyLoss``, ``zero_grad``,
-``backward``, ``SGD.step``) with the same thread count, dtype, batch size and
-initial weights.  Runs are interleaved (ours, theirs, ours, ...) in one
+One epoch = forward, backward and an SGD update (Adam with ``--optimizer
+adam``) for every mini-batch of 60,000 MNIST-shaped float32 samples,
+shuffled without replacement.  Ours runs through ``nn.Trainer.fit`` (the
+code users run); PyTorch runs the usual loop (index a shuffled batch,
+forward, ``CrossEntropyLoss``, ``zero_grad``, ``backward``, ``step``) with
+the same thread count, dtype, batch size, optimizer and initial weights.  Runs are interleaved (ours, theirs, ours, ...) in one
 process and the medians compared.
 
 Memory: each framework trains ``--memory-epochs`` epochs in a fresh child
 process that records its resident set size after every epoch and its peak.
 
-Writes results/throughput.{md,json}.
+Writes results/throughput[_adam][_<N>thread].{md,json}.
 
-    python benchmarks/throughput.py            # full: 60,000 samples, 5 repeats
-    python benchmarks/throughput.py --quick    # seconds, for CI
+    python benchmarks/throughput.py                      # full: 60,000 samples, 5 repeats
+    python benchmarks/throughput.py --optimizer adam     # the command line's default optimizer
+    python benchmarks/throughput.py --quick              # seconds, for CI
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ NETWORKS = [
     ("784-100-100-10 ReLU", [784, 100, 100, 10], "relu", 100),
     ("784-256-256-10 ReLU", [784, 256, 256, 10], "relu", 128),
 ]
-LR = 0.01
+LR = {"sgd": 0.01, "adam": 1e-3}
 
 
 def limit_threads(threads: int) -> object:
@@ -62,10 +63,11 @@ def make_data(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Ours:
-    def __init__(self, sizes, activation, batch):
+    def __init__(self, sizes, activation, batch, optimizer="sgd"):
         self.model = nn.mlp(sizes[0], sizes[1:-1], sizes[-1], activation_name=activation, seed=0)
+        make = {"sgd": optimizers.SGD, "adam": optimizers.Adam}[optimizer]
         self.trainer = nn.Trainer(self.model, SoftmaxWithLoss(),
-                                  optimizers.SGD(self.model.parameters(), lr=LR))
+                                  make(self.model.parameters(), lr=LR[optimizer]))
         self.batch = batch
         self.epoch = 0
 
@@ -75,7 +77,7 @@ class Ours:
 
 
 class Torch:
-    def __init__(self, sizes, activation, batch, init_from: Ours | None = None):
+    def __init__(self, sizes, activation, batch, init_from: Ours | None = None, optimizer="sgd"):
         import torch
         act = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[activation]
         mods = []
@@ -93,7 +95,8 @@ class Torch:
                     lin.weight.copy_(torch.from_numpy(w.data.T.copy()))
                     lin.bias.copy_(torch.from_numpy(b.data))
         self.loss = torch.nn.CrossEntropyLoss()
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        make = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
+        self.opt = make(self.model.parameters(), lr=LR[optimizer])
         self.batch = batch
         self.gen = torch.Generator().manual_seed(0)
 
@@ -111,7 +114,7 @@ class Torch:
             self.opt.step()
 
 
-def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> list[dict]:
+def throughput(n: int, repeats: int, threads: int, have_torch: bool, optimizer: str) -> list[dict]:
     x, t = make_data(n)
     if have_torch:
         import torch
@@ -119,8 +122,8 @@ def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> list[dic
         xt, tt = torch.from_numpy(x), torch.from_numpy(t)
     results = []
     for name, sizes, activation, batch in NETWORKS:
-        ours = Ours(sizes, activation, batch)
-        theirs = Torch(sizes, activation, batch, init_from=ours) if have_torch else None
+        ours = Ours(sizes, activation, batch, optimizer)
+        theirs = Torch(sizes, activation, batch, init_from=ours, optimizer=optimizer) if have_torch else None
         ours.run_epoch(x[:5000], t[:5000])  # warm up caches and allocators
         if theirs:
             theirs.run_epoch(xt[:5000], tt[:5000])
@@ -140,7 +143,7 @@ def throughput(n: int, repeats: int, threads: int, have_torch: bool) -> list[dic
     return results
 
 
-def memory_child(framework: str, index: int, n: int, epochs: int, threads: int) -> None:
+def memory_child(framework: str, index: int, n: int, epochs: int, threads: int, optimizer: str) -> None:
     """Child process: train ``epochs`` epochs, print RSS after each and the peak, as JSON."""
     _limiter = limit_threads(threads)
     name, sizes, activation, batch = NETWORKS[index]
@@ -149,9 +152,9 @@ def memory_child(framework: str, index: int, n: int, epochs: int, threads: int) 
         import torch
         torch.set_num_threads(threads)
         x, t = torch.from_numpy(x), torch.from_numpy(t)
-        runner = Torch(sizes, activation, batch)
+        runner = Torch(sizes, activation, batch, optimizer=optimizer)
     else:
-        runner = Ours(sizes, activation, batch)
+        runner = Ours(sizes, activation, batch, optimizer)
     rss = []
     for _ in range(epochs):
         runner.run_epoch(x, t)
@@ -160,13 +163,13 @@ def memory_child(framework: str, index: int, n: int, epochs: int, threads: int) 
     print(json.dumps({"rss_after_epoch_mb": rss, "peak_mb": peak}))
 
 
-def memory(n: int, epochs: int, threads: int, have_torch: bool) -> list[dict]:
+def memory(n: int, epochs: int, threads: int, have_torch: bool, optimizer: str) -> list[dict]:
     results = []
     for index, (name, *_rest) in enumerate(NETWORKS):
         row = {"network": name}
         for framework in ("ours", "torch") if have_torch else ("ours",):
             out = subprocess.run([sys.executable, __file__, "--memory-child", framework, str(index),
-                                  str(n), str(epochs), str(threads)],
+                                  str(n), str(epochs), str(threads), optimizer],
                                  capture_output=True, text=True, check=True)
             row[framework] = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(row)
@@ -183,7 +186,7 @@ def memory(n: int, epochs: int, threads: int, have_torch: bool) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--memory-child":
-        memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]))
+        memory_child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5]), argv[6])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 2 repeats (CI)")
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="samples per epoch (default 60,000)")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5)")
     parser.add_argument("--memory-epochs", type=int, default=None, help="epochs in the memory runs (default 10)")
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                        help="the update in each step (default sgd, lr 0.01; adam: lr 1e-3)")
     parser.add_argument("--no-torch", action="store_true", help="measure ours alone")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the reports")
     args = parser.parse_args(argv)
@@ -208,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     if have_torch:
         info["torch"] = torch.__version__
     print(f"{n:,} samples, {args.threads} threads, medians of {repeats} interleaved runs")
-    speed = throughput(n, repeats, args.threads, have_torch)
-    mem = memory(n, epochs, args.threads, have_torch)
+    speed = throughput(n, repeats, args.threads, have_torch, args.optimizer)
+    mem = memory(n, epochs, args.threads, have_torch, args.optimizer)
 
     header = ["network", "batch", "ours (samples/s)"]
     if have_torch:
@@ -227,14 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         if have_torch:
             row += [f"{m['torch']['peak_mb']:.0f}"]
         rows.append(row)
-    table = (f"Training throughput, one epoch of {n:,} float32 samples, SGD lr {LR}; "
+    table = (f"Training throughput, one epoch of {n:,} float32 samples, "
+             f"{dict(sgd='SGD', adam='Adam')[args.optimizer]} lr {LR[args.optimizer]:g}; "
              f"{info['date']}, {info['cpu_count']} cores, {info['blas']}, {args.threads} threads; "
              f"medians of {repeats} interleaved runs; memory over {epochs} epochs in fresh processes.\n\n"
              + markdown_table(header, rows))
     name = ("throughput" + ("_quick" if args.quick else "")
+            + ("" if args.optimizer == "sgd" else f"_{args.optimizer}")
             + ("" if args.threads == os.cpu_count() else f"_{args.threads}thread"))
     out = write_reports(name,
-                        {"machine": info, "threads": args.threads, "speed": speed, "memory": mem},
+                        {"machine": info, "threads": args.threads, "optimizer": args.optimizer,
+                         "speed": speed, "memory": mem},
                         table, args.out)
     print(f"\nwrote {out}/{name}.{{md,json}}")
     return 0
