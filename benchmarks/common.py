@@ -58,16 +58,27 @@ def peak_rss_mb() -> float:
     return kb / 1024
 
 
+#: pause before each timed run: both frameworks' idle worker threads spin for a while
+#: after their last parallel region, and would otherwise take cores from the next run.
+SETTLE_S = 0.5
+
+
 def interleaved_times(run_ours: Callable[[], Any], run_theirs: Callable[[], Any] | None,
-                      repeats: int) -> tuple[list[float], list[float]]:
+                      repeats: int, settle_s: float = SETTLE_S) -> tuple[list[float], list[float]]:
     """Wall times of ``run_ours()`` and ``run_theirs()`` called alternately, ``repeats`` each.
 
     Interleaving spreads any drift of the machine (heat, other load) over both.
+    Each timed run starts after ``settle_s`` seconds of sleep: OpenBLAS's
+    threads spin for about a tenth of a second after a product, PyTorch's
+    OpenMP threads likewise, and a run started at once shares the cores with
+    the other framework's spinning threads (on 2 cores this cost PyTorch
+    ~20 % at 2 threads).
     """
     ours, theirs = [], []
     for _ in range(repeats):
         for run, times in ((run_ours, ours), (run_theirs, theirs)):
             if run is not None:
+                time.sleep(settle_s)
                 start = time.perf_counter()
                 run()
                 times.append(time.perf_counter() - start)

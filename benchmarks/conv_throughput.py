@@ -87,7 +87,7 @@ class Torch:
             idx = order[i:i + BATCH]
             out = self.model(x[idx])
             loss = self.loss(out, t[idx])
-            self.opt.zero_grad(set_to_none=False)
+            self.opt.zero_grad()  # PyTorch's default, set_to_none=True: its fastest
             loss.backward()
             self.opt.step()
 

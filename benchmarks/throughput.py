@@ -109,7 +109,7 @@ class Torch:
             xb, tb = x[idx], t[idx]
             out = self.model(xb)
             loss = self.loss(out, tb)
-            self.opt.zero_grad(set_to_none=False)
+            self.opt.zero_grad()  # PyTorch's default, set_to_none=True: its fastest
             loss.backward()
             self.opt.step()
 
