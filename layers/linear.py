@@ -145,8 +145,9 @@ class Affine(Layer):
         lr = self.W.step_in_backward_lr()
         if lr is not None:  # the optimizer's plain SGD step, applied here (see Parameter)
             if not blas_gemm_update(-lr, self.x, dout, self.W.data):  # one GEMM, beta = 1
-                self.W.data -= np.multiply(np.matmul(self.x.T, dout, out=self._scratch()), lr,
-                                           out=self._scratch())
+                step = np.matmul(self.x.T, dout, out=self._scratch())
+                step *= lr
+                self.W.data -= step
             self.W.mark_stepped()
         else:
             grad_w = self.W.grad_to_overwrite()
