@@ -50,6 +50,27 @@ class Activation(Layer):
         raise NotImplementedError
 
 
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+
+
+def zeros_shaped_like(x: np.ndarray) -> np.ndarray | None:
+    """A read-only array of zeros with the shape and dtype of a C-contiguous ``x``, else None.
+
+    ``np.maximum(x, 0)`` broadcasts the scalar and, in NumPy 2.4, runs a
+    scalar loop: 4x slower than ``np.maximum(x, zeros)`` on two contiguous
+    arrays, which is SIMD.  One zero buffer per dtype serves every layer,
+    grown when a larger batch comes.
+    """
+    if not x.flags.c_contiguous:
+        return None
+    zeros = _ZEROS.get(x.dtype)
+    if zeros is None or zeros.size < x.size:
+        zeros = np.zeros(max(x.size, 2 * (0 if zeros is None else zeros.size)), dtype=x.dtype)
+        zeros.flags.writeable = False
+        _ZEROS[x.dtype] = zeros
+    return zeros[:x.size].reshape(x.shape)
+
+
 class ReLU(Activation):
     """max(0, x); the gradient passes where x > 0 (a fresh array, ``dout`` untouched)."""
 
@@ -59,10 +80,12 @@ class ReLU(Activation):
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
-        return np.maximum(x, 0)
+        zeros = zeros_shaped_like(x)
+        return np.maximum(x, 0 if zeros is None else zeros)
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
-        return np.multiply(dout, self.mask)
+        # float * float is SIMD; float * bool casts element by element (1.6x slower, cast included)
+        return np.multiply(dout, self.mask.astype(dout.dtype))
 
 
 class LeakyReLU(Activation):

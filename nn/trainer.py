@@ -146,6 +146,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.eval_batch_size = eval_batch_size
         self.stop_training = False
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None  # see _batch_buffers
 
     def fit(
         self,
@@ -261,7 +262,9 @@ class Trainer:
                             and len({id(p) for p in params}) == len(params))
         loss_sum, correct, seen = 0.0, 0, 0
         for i, (xb, tb) in enumerate(minibatches(x, t, batch_size, rng=rng, shuffle=shuffle,
-                                                 drop_last=drop_last), start=1):
+                                                 drop_last=drop_last,
+                                                 out=self._batch_buffers(x, t, batch_size, shuffle)),
+                                     start=1):
             scores = model.forward(xb)
             value = loss.forward(scores, tb)
             if not math.isfinite(value):
@@ -281,6 +284,23 @@ class Trainer:
             seen += n
             progress.batch(epoch, i, loss_sum / seen)
         return loss_sum, correct, seen
+
+    def _batch_buffers(self, x: np.ndarray, t: np.ndarray, batch_size: int | None,
+                       shuffle: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Arrays that every shuffled batch of the epoch is gathered into, or None.
+
+        Gathering into the same memory each batch keeps it in cache and spares
+        an allocation; each batch is consumed before the next overwrites it.
+        """
+        if not shuffle or batch_size is None or batch_size >= len(x):
+            return None
+        shapes = ((batch_size, *x.shape[1:]), (batch_size, *t.shape[1:]))
+        buffers = self._buffers
+        if buffers is None or any(b.shape != shape or b.dtype != a.dtype
+                                  for b, shape, a in zip(buffers, shapes, (x, t))):
+            buffers = self._buffers = (np.empty(shapes[0], dtype=x.dtype),
+                                       np.empty(shapes[1], dtype=t.dtype))
+        return buffers
 
     def evaluate(self, x: np.ndarray, t: np.ndarray, batch_size: int | None = None) -> tuple[float, float]:
         """Mean loss and accuracy over ``(x, t)``, in eval mode and in batches."""

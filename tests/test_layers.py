@@ -119,6 +119,33 @@ def test_relu_backward_returns_a_new_array():
     assert dout[0, 1] == 4.0
 
 
+def test_relu_keeps_nan_and_inf_and_any_memory_layout():
+    x = np.array([[np.nan, -np.inf, np.inf, -0.0, -3.0, 2.5]], dtype=np.float32)
+    out = ReLU().forward(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))  # NaN stays NaN, -inf becomes 0
+    assert np.isnan(out[0, 0]) and out.dtype == np.float32
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5), (40, 7), (2, 3, 4, 5)]:  # growing sizes: the zero buffer grows
+        x = rng.standard_normal(shape)
+        for view in (x, x.T, x[..., ::2]):  # C-, F- and non-contiguous inputs
+            layer = ReLU()
+            np.testing.assert_array_equal(layer.forward(view), np.maximum(view, 0))
+            dout = rng.standard_normal(view.shape)
+            np.testing.assert_array_equal(layer.backward(dout), dout * (view > 0))
+
+
+def test_relu_zero_buffer_is_shared_read_only_and_stays_zero():
+    from layers.activations import zeros_shaped_like
+    x = np.ones((4, 6), dtype=np.float32)
+    zeros = zeros_shaped_like(x)
+    assert zeros.shape == x.shape and zeros.dtype == x.dtype and not zeros.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        zeros[0, 0] = 1
+    ReLU().forward(-x)
+    assert not zeros_shaped_like(np.ones((8, 9), dtype=np.float32)).any()
+    assert zeros_shaped_like(x.T) is None  # not C-contiguous: the caller broadcasts 0
+
+
 def test_leaky_relu_values():
     layer = LeakyReLU(0.1)
     np.testing.assert_allclose(layer.forward(np.array([[-2.0, 3.0]])), [[-0.2, 3.0]])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import optimizers
+from datasets import minibatches
 from layers import Affine, Sigmoid
 from losses import SoftmaxWithLoss
 from nn import DivergenceError, Sequential, Trainer, mlp
@@ -71,6 +72,29 @@ def test_same_seed_gives_the_same_history_bit_for_bit():
         np.testing.assert_array_equal(a, b)
     other = make_trainer().fit(x, t, epochs=3, batch_size=16, seed=8, verbose=0)
     assert other.loss != runs[0][0]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])  # the step taken in backward, and optimizer.step()
+def test_fit_equals_the_plain_loop_over_fresh_batches(momentum):
+    # fit gathers each batch into arrays it reuses; the plain loop gets new arrays
+    # from minibatches: the updates must be the same, bit for bit.
+    x, t = blobs(100)
+    models = [mlp(4, [8], 3, seed=0) for _ in range(2)]
+    opts = [optimizers.SGD(m.parameters(), lr=0.1, momentum=momentum) for m in models]
+    history = Trainer(models[0], SoftmaxWithLoss(), opts[0]).fit(x, t, epochs=2, batch_size=16,
+                                                                 seed=3, verbose=0)
+    loss, rng, losses = SoftmaxWithLoss(), np.random.default_rng(3), []
+    for _ in range(2):
+        total = 0.0
+        for xb, tb in minibatches(x, t, 16, rng=rng):
+            total += loss.forward(models[1].forward(xb), tb) * len(xb)
+            opts[1].zero_grad()
+            models[1].backward(loss.backward())
+            opts[1].step()
+        losses.append(total / len(x))
+    assert history.loss == losses
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 def test_logged_loss_comes_from_the_training_forward_passes():
