@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
+from layers.activations import sigmoid
 from losses.base import Loss
 
 
@@ -44,7 +44,7 @@ class SigmoidWithLoss(Loss):
                              f"probabilities), got values from {t.min()} to {t.max()}")
         t = t.astype(scores.dtype, copy=False)
         loss = np.maximum(scores, 0) - scores * t + np.log1p(np.exp(-np.abs(scores)))
-        self.probs, self.targets = expit(scores), t
+        self.probs, self.targets = sigmoid(scores), t
         self.scores_shape = scores.shape
         return float(np.mean(loss, dtype=np.float64))
 

@@ -164,6 +164,22 @@ def test_sigmoid_values_and_no_overflow_warning():
     np.testing.assert_allclose(dx, [[0.25, 0.1875, 0.0, 0.0]], rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_accurate_in_both_tails(dtype):
+    # The tails keep their relative precision: sigmoid(-80) is 1.8e-35, not 0.
+    from scipy.special import expit
+    x = np.concatenate([np.linspace(-1e4, 1e4, 20001), np.linspace(-100, 100, 20001)]).astype(dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # NumPy's warnings, as errors
+        y = Sigmoid().forward(x.reshape(2, -1)).ravel()
+    assert y.dtype == dtype
+    exact = expit(x.astype(np.float64))
+    normal = exact > np.finfo(dtype).tiny
+    relative = np.abs(y[normal] - exact[normal]) / exact[normal]
+    assert relative.max() < 8 * np.finfo(dtype).eps
+    assert np.all(y[~normal] <= 2 * np.finfo(dtype).tiny)
+    np.testing.assert_array_equal(Sigmoid().forward(np.array([[np.inf, -np.inf]], dtype=dtype)), [[1, 0]])
+
+
 def test_tanh_values():
     layer = Tanh()
     out = layer.forward(np.array([[0.0, 1.0]]))
