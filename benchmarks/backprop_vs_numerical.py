@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{r['max_abs_diff']:.1e}", f"{r['norm_rel_diff']:.1e}"] for r in results]
     info = machine()
     table = (f"Backprop vs numerical gradient, float64, sigmoid MLPs, {source} images, "
-             f"h = 1e-4; {info['date']}, {info['cpu_count']} cores, {info['blas']}, "
+             f"h = 1e-4; {info['date']}, {info['processor']}, {info['cpu_count']} cores, {info['blas']}, "
              f"{info['blas_threads']} BLAS threads; budget {budget:g} s, medians of {repeats}.\n\n"
              + markdown_table(header, rows))
     out = write_reports("backprop_vs_numerical" + ("_quick" if args.quick else ""),

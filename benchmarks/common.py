@@ -101,10 +101,32 @@ def blas_info() -> dict[str, Any]:
     return {"blas": "unknown (pip install threadpoolctl to see)", "blas_threads": None}
 
 
+def cpu_model() -> str:
+    """The processor's name (from /proc/cpuinfo on Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def paired_ratio(ours_s: list[float], theirs_s: list[float]) -> float:
+    """Median over repeats of theirs_time / ours_time, each pair run back to back.
+
+    On a shared machine whose speed drifts between runs, a pair measured
+    within a second of each other shares the machine's state; the ratio of
+    the two medians can pair a fast run of one with a slow run of the other.
+    """
+    return statistics.median(t / o for o, t in zip(ours_s, theirs_s))
+
+
 def machine() -> dict[str, Any]:
     from layers.blas import blas_library  # the one-pass updates are on only with NumPy's OpenBLAS
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
+            "processor": cpu_model(),
             "python": platform.python_version(), "numpy": np.__version__, **blas_info(),
             "blas_fused_updates": blas_library() is not None}
 

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['ratio']:.2f}×"]
     table = (f"Convolutional training throughput: {ARCHITECTURE}, one epoch of {n:,} float32 "
              f"MNIST-shaped samples, batch {BATCH}, Adam lr {LR:g}; {info['date']}, "
-             f"{info['cpu_count']} cores, {info['blas']}, {args.threads} threads; medians of "
+             f"{info['processor']}, {info['cpu_count']} cores, {info['blas']}, {args.threads} threads; medians of "
              f"{repeats} interleaved runs."
              + ("" if have_torch else alone) + "\n\n"
              + markdown_table(header, [row]))

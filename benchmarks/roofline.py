@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{r['bare_loop_samples_per_s']:,.0f}", f"{r['bare_loop_with_sgd_samples_per_s']:,.0f}"]
             for r in results]
     info = machine()
-    table = (f"The BLAS limit, float32, {args.threads} thread(s); {info['date']}, {info['cpu_count']} cores, "
+    table = (f"The BLAS limit, float32, {args.threads} thread(s); {info['date']}, {info['processor']}, "
+             f"{info['cpu_count']} cores, "
              f"{info['blas']}; square GEMM {size}³ peak {peak:.1f} GFLOP/s.\n\n" + markdown_table(header, rows))
     suffix = "_quick" if args.quick else f"_{args.threads}thread"
     out = write_reports("roofline" + suffix, {"machine": info, "threads": args.threads, "results": results},

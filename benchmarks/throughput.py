@@ -13,7 +13,7 @@ process that records its resident set size after every epoch and its peak.
 
 Writes results/throughput[_adam][_<N>thread].{md,json}.
 
-    python benchmarks/throughput.py                      # full: 60,000 samples, 5 repeats
+    python benchmarks/throughput.py                      # full: 60,000 samples, 9 repeats
     python benchmarks/throughput.py --optimizer adam     # the command line's default optimizer
     python benchmarks/throughput.py --quick              # seconds, for CI
 """
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (RESULTS, interleaved_times, machine, markdown_table, peak_rss_mb,  # noqa: E402
-                    rss_mb, write_reports)
+from common import (RESULTS, interleaved_times, machine, markdown_table, paired_ratio,  # noqa: E402
+                    peak_rss_mb, rss_mb, write_reports)
 
 import nn  # noqa: E402
 import optimizers  # noqa: E402
@@ -135,10 +135,12 @@ def throughput(n: int, repeats: int, threads: int, have_torch: bool, optimizer: 
             r["torch_samples_per_s"] = n / statistics.median(theirs_s)
             r["torch_epoch_s"] = theirs_s
             r["ratio"] = r["ours_samples_per_s"] / r["torch_samples_per_s"]
+            r["paired_ratio"] = paired_ratio(ours_s, theirs_s)
         results.append(r)
         line = f"{name:>22} b{batch}: ours {r['ours_samples_per_s']:>9,.0f} samples/s"
         if theirs:
-            line += f"   PyTorch {r['torch_samples_per_s']:>9,.0f}   ratio {r['ratio']:.2f}x"
+            line += (f"   PyTorch {r['torch_samples_per_s']:>9,.0f}   ratio {r['ratio']:.2f}x"
+                     f" (median of paired runs {r['paired_ratio']:.2f}x)")
         print(line, flush=True)
     return results
 
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 2 repeats (CI)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: all cores)")
     parser.add_argument("--samples", type=int, default=None, help="samples per epoch (default 60,000)")
-    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 9)")
     parser.add_argument("--memory-epochs", type=int, default=None, help="epochs in the memory runs (default 10)")
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
                         help="the update in each step (default sgd, lr 0.01; adam: lr 1e-3)")
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the reports")
     args = parser.parse_args(argv)
     n = args.samples or (6000 if args.quick else 60000)
-    repeats = args.repeats or (2 if args.quick else 5)
+    repeats = args.repeats or (2 if args.quick else 9)
     epochs = args.memory_epochs or (3 if args.quick else 10)
     try:
         import torch  # noqa: F401
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header = ["network", "batch", "ours (samples/s)"]
     if have_torch:
-        header += [f"PyTorch {info['torch']} (samples/s)", "ours / PyTorch"]
+        header += [f"PyTorch {info['torch']} (samples/s)", "ours / PyTorch", "paired runs"]
     header += ["ours peak RSS (MB)", "RSS epoch 2 → last (MB)"]
     if have_torch:
         header += ["PyTorch peak RSS (MB)"]
@@ -227,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         ours_rss = m["ours"]["rss_after_epoch_mb"]
         row = [s["network"], s["batch"], f"{s['ours_samples_per_s']:,.0f}"]
         if have_torch:
-            row += [f"{s['torch_samples_per_s']:,.0f}", f"{s['ratio']:.2f}×"]
+            row += [f"{s['torch_samples_per_s']:,.0f}", f"{s['ratio']:.2f}×", f"{s['paired_ratio']:.2f}×"]
         row += [f"{m['ours']['peak_mb']:.0f}", f"{ours_rss[min(1, len(ours_rss) - 1)]:.0f} → {ours_rss[-1]:.0f}"]
         if have_torch:
             row += [f"{m['torch']['peak_mb']:.0f}"]
         rows.append(row)
     table = (f"Training throughput, one epoch of {n:,} float32 samples, "
              f"{dict(sgd='SGD', adam='Adam')[args.optimizer]} lr {LR[args.optimizer]:g}; "
-             f"{info['date']}, {info['cpu_count']} cores, {info['blas']}, {args.threads} threads; "
+             f"{info['date']}, {info['processor']}, {info['cpu_count']} cores, {info['blas']}, "
+             f"{args.threads} threads; "
              f"medians of {repeats} interleaved runs; memory over {epochs} epochs in fresh processes.\n\n"
              + markdown_table(header, rows))
     name = ("throughput" + ("_quick" if args.quick else "")
