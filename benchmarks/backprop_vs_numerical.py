@@ -9,7 +9,10 @@ MNIST images when they can be loaded, random ones otherwise) this measures:
   random sample of coordinates is timed and the figure extrapolated (marked);
 * their ratio, and their agreement (max abs and norm-relative difference);
 * the numerical time divided by 2P forward passes (P parameters): close to 1
-  means the loop adds nothing beyond the forward passes it needs.
+  means the loop adds nothing beyond the forward passes it needs.  The
+  coordinates run in chunks of a quarter second, each compared with a
+  forward pass timed just before it, so a machine whose speed drifts
+  (shared hosts do) moves both sides of the ratio together.
 
 Writes results/backprop_vs_numerical.{md,json,png}.
 
@@ -47,6 +50,10 @@ def load_images(n: int, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, s
         return rng.random((n, 784)), rng.integers(0, 10, n), "random"
 
 
+#: seconds of numerical gradient between two timings of the forward pass
+CHUNK_S = 0.25
+
+
 def measure(sizes: list[int], x: np.ndarray, t: np.ndarray, budget: float, repeats: int,
             rng: np.random.Generator) -> dict:
     model = nn.mlp(sizes[0], sizes[1:-1], sizes[-1], activation_name="sigmoid", seed=0,
@@ -69,22 +76,31 @@ def measure(sizes: list[int], x: np.ndarray, t: np.ndarray, budget: float, repea
     exact = [p.grad.copy() for p in params]
 
     # Time the full numerical gradient, or a sample of it if it would not fit the budget.
+    # It runs in chunks of about CHUNK_S seconds, each next to a fresh timing of the
+    # forward pass: on a shared machine whose speed drifts over seconds, the
+    # forwards a chunk is compared with are measured in the same state of the machine.
     estimated = 2 * total * t_forward
     fraction = min(1.0, budget / estimated) if estimated > 0 else 1.0
-    numeric, compared, elapsed, evaluated = [], [], 0.0, 0
+    chunk = max(1, int(CHUNK_S / (2 * t_forward)))
+    numeric, compared, elapsed, evaluated, forwards_s = [], [], 0.0, 0, 0.0
     for p, g in zip(params, exact):
         if fraction >= 1.0:
-            idx = None
+            idx = np.arange(p.size)
         else:
             k = max(1, int(round(p.size * fraction)))
             idx = np.sort(rng.choice(p.size, size=k, replace=False))
-        start = time.perf_counter()
-        num = nn.numerical_gradient(f, p.data, 1e-4, indices=idx)
-        elapsed += time.perf_counter() - start
-        sel = slice(None) if idx is None else idx
-        numeric.append(num.reshape(-1)[sel])
-        compared.append(g.reshape(-1)[sel])
-        evaluated += p.size if idx is None else len(idx)
+        num = np.empty(len(idx))
+        for start_at in range(0, len(idx), chunk):
+            part = idx[start_at:start_at + chunk]
+            forward_now = median_time(f, 5)
+            start = time.perf_counter()
+            num[start_at:start_at + chunk] = nn.numerical_gradient(f, p.data, 1e-4,
+                                                                   indices=part).reshape(-1)[part]
+            elapsed += time.perf_counter() - start
+            forwards_s += 2 * len(part) * forward_now
+        numeric.append(num)
+        compared.append(g.reshape(-1)[idx])
+        evaluated += len(idx)
     a, b = np.concatenate(numeric), np.concatenate(compared)
     extrapolated = evaluated < total
     t_numerical = elapsed * total / evaluated
@@ -92,7 +108,7 @@ def measure(sizes: list[int], x: np.ndarray, t: np.ndarray, budget: float, repea
         "network": "-".join(map(str, sizes)), "batch": len(x), "parameters": total,
         "backprop_s": t_backprop, "numerical_s": t_numerical, "extrapolated": extrapolated,
         "coordinates_timed": evaluated, "ratio": t_numerical / t_backprop,
-        "forward_s": t_forward, "numerical_over_2P_forwards": t_numerical / (2 * total * t_forward),
+        "forward_s": t_forward, "numerical_over_2P_forwards": elapsed / forwards_s,
         "max_abs_diff": float(np.max(np.abs(a - b))),
         "norm_rel_diff": float(np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b))),
     }

@@ -93,7 +93,6 @@ class Affine(Layer):
         # x.T @ dout lands here before it is added to W.grad or W: reusing one buffer
         # spares an (in, out) allocation per backward, which the profile showed to be costly.
         self._dW: np.ndarray | None = None
-        self._ones: np.ndarray | None = None  # (N,) ones: the bias gradient is ones @ dout
 
     def describe(self) -> str:
         return f"Affine({self.in_features} -> {self.out_features})"
@@ -158,25 +157,12 @@ class Affine(Layer):
                 self.W.grad += np.matmul(self.x.T, dout, out=self._scratch())
         lr = self.b.step_in_backward_lr()
         if lr is not None:
-            step = self._sum_rows(dout)
-            step *= lr
-            self.b.data -= step
+            self.b.data -= lr * np.add.reduce(dout, axis=0)
             self.b.mark_stepped()
         else:
             grad_b = self.b.grad_to_overwrite()
             if grad_b is not None:
-                grad_b[...] = self._sum_rows(dout)
+                np.add.reduce(dout, axis=0, out=grad_b)
             else:
-                self.b.grad += self._sum_rows(dout)
+                self.b.grad += np.add.reduce(dout, axis=0)
         return dx
-
-    def _sum_rows(self, dout: np.ndarray) -> np.ndarray:
-        """``dout`` summed over the batch, the bias gradient, as the product ``ones @ dout``.
-
-        A BLAS matrix-vector product: on (128, 256) float32 it takes a third of
-        the time of ``np.add.reduce(dout, axis=0)``.
-        """
-        ones = self._ones
-        if ones is None or ones.shape[0] != dout.shape[0] or ones.dtype != dout.dtype:
-            ones = self._ones = np.ones(dout.shape[0], dtype=dout.dtype)
-        return ones @ dout
