@@ -11,6 +11,11 @@ any NumPy framework: no bias, activation, loss or update) and with NumPy's
 two-pass SGD update ``w -= lr * g``, which our step avoids by folding the
 update into the weight-gradient GEMM.
 
+Before all that, in a fresh process started with NN_NO_BLAS_WARMUP=1, the
+GFLOP/s of the first layer's forward product (batch x 784 @ 784 x 256)
+before and after ``layers.blas.warm_up_blas()``: what the one large product
+the framework runs on import is worth on this machine.
+
 Writes results/roofline.{md,json}.
 
     python benchmarks/roofline.py --threads 1      # the figure the issue asks for
@@ -20,6 +25,9 @@ Writes results/roofline.{md,json}.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,15 +92,45 @@ def time_gemm(m: int, k: int, n: int, transpose_a: bool, repeats: int) -> float:
     return median_time(lambda: np.matmul(a_op, b, out=out), repeats, warmup=3)
 
 
+def cold_child(threads: int, repeats: int) -> None:
+    """Child process (NN_NO_BLAS_WARMUP=1): GFLOP/s of 128x784 @ 784x256 before and after the warm-up."""
+    _limiter = limit_threads(threads)
+    from layers.blas import WARMUP_SECONDS, warm_up_blas
+    assert WARMUP_SECONDS is None, "the child must start with NN_NO_BLAS_WARMUP=1"
+    flops = 2 * 128 * 784 * 256
+    before = flops / time_gemm(128, 784, 256, False, repeats) / 1e9
+    warm_s = warm_up_blas()
+    after = flops / time_gemm(128, 784, 256, False, repeats) / 1e9
+    print(json.dumps({"before_gflops": before, "after_gflops": after, "warm_up_ms": 1e3 * warm_s}))
+
+
+def cold_buffer_effect(threads: int, repeats: int) -> dict:
+    """Run ``cold_child`` in a fresh process and return its figures."""
+    env = dict(os.environ, NN_NO_BLAS_WARMUP="1")
+    out = subprocess.run([sys.executable, __file__, "--cold-child", "--threads", str(threads),
+                          "--repeats", str(repeats)],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and samples (CI)")
     parser.add_argument("--samples", type=int, default=None, help="samples per timed epoch (default 60,000)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the reports")
+    parser.add_argument("--cold-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    _limiter = limit_threads(args.threads)
+    if args.cold_child:
+        cold_child(args.threads, args.repeats or 51)
+        return 0
     repeats = 5 if args.quick else 51
+    cold = cold_buffer_effect(args.threads, repeats)
+    print(f"128x784 @ 784x256 float32, {args.threads} thread(s), fresh process: "
+          f"{cold['before_gflops']:.1f} GFLOP/s before the BLAS warm-up, {cold['after_gflops']:.1f} after "
+          f"(the warm-up took {cold['warm_up_ms']:.1f} ms)")
+    _limiter = limit_threads(args.threads)
     n = args.samples or (4000 if args.quick else 60000)
     epochs = 2 if args.quick else 5
 
@@ -135,9 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     table = (f"The BLAS limit, float32, {args.threads} thread(s); {info['date']}, {info['processor']}, "
              f"{info['cpu_count']} cores, "
-             f"{info['blas']}; square GEMM {size}³ peak {peak:.1f} GFLOP/s.\n\n" + markdown_table(header, rows))
+             f"{info['blas']}; square GEMM {size}³ peak {peak:.1f} GFLOP/s. In a fresh process "
+             f"without the framework's BLAS warm-up, 128x784 @ 784x256 ran at {cold['before_gflops']:.1f} "
+             f"GFLOP/s, and at {cold['after_gflops']:.1f} after it ({cold['warm_up_ms']:.1f} ms)."
+             "\n\n" + markdown_table(header, rows))
     suffix = "_quick" if args.quick else f"_{args.threads}thread"
-    out = write_reports("roofline" + suffix, {"machine": info, "threads": args.threads, "results": results},
+    out = write_reports("roofline" + suffix, {"machine": info, "threads": args.threads,
+                                              "cold_blas_buffer": cold, "results": results},
                         table, args.out)
     print(f"\nwrote {out}/roofline{suffix}.{{md,json}}")
     return 0

@@ -14,23 +14,29 @@ pool that competes for the same cores.  Where that library cannot be found
 (NumPy built against another BLAS, threadpoolctl missing) or fails a check
 on import, or when ``NN_NO_DIRECT_BLAS=1`` is set, the functions decline and
 the caller does the work with NumPy.
+
+On import the module also runs one large product, ``warm_up_blas``: on this
+project's machine OpenBLAS ran small products 2-3x slower until one had.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["blas_axpy", "blas_axpby", "blas_gemm_update", "blas_library", "MIN_SIZE"]
+__all__ = ["blas_axpy", "blas_axpby", "blas_gemm_update", "blas_library", "warm_up_blas", "MIN_SIZE"]
 
 _Routine = Callable[..., None]
 
 #: set to 1 to keep every update in NumPy (to compare, or if a BLAS misbehaves).
 DISABLE_ENV = "NN_NO_DIRECT_BLAS"
+#: set to 1 to skip the product that warms the BLAS's buffers on import (see warm_up_blas).
+NO_WARMUP_ENV = "NN_NO_BLAS_WARMUP"
 
 
 def _numpy_openblas() -> tuple[str, tuple[_Routine, ...], tuple[_Routine, ...]] | None:
@@ -192,3 +198,36 @@ def blas_gemm_update(alpha: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     routines[1](_ROW_MAJOR, flag_a, flag_b, m, n, k, float(alpha), a.ctypes.data, lda,
                 b.ctypes.data, ldb, 1.0, c.ctypes.data, max(n, 1))
     return True
+
+
+#: (m, k, n) of the warm-up product: of the shapes tried, the smallest after which
+#: products ran at full speed both on one thread and on two (a 128 x 384 @ 384 x 2048
+#: product done on two threads left one thread at 20 instead of 27k samples/s).
+WARMUP_SHAPE = (256, 512, 2048)
+
+
+def warm_up_blas() -> float:
+    """Run one float32 product of ``WARMUP_SHAPE`` through NumPy's BLAS; return its seconds.
+
+    Until a product about this large has run in a process, OpenBLAS (0.3.31,
+    Haswell kernels, measured on this project's 2-core AMD EPYC virtual
+    machine) ran the products of a training step 2-3x slower: 12 instead of
+    35 GFLOP/s for 128x784 @ 784x256 on one thread, and the GEMMs of a
+    784-256-256-10 step 28 % slower on two.  The time goes to the same
+    kernel either way (perf: sgemm_kernel_HASWELL, 91 %), and the speed
+    stays once reached, so the likely cause is the kernel reading ahead
+    into pages of its work buffer that a small product never writes; one
+    large product writes them.  This is done once, on import (about 10 ms;
+    ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the effect
+    does not occur.  ``benchmarks/roofline.py`` measures it.
+    """
+    m, k, n = WARMUP_SHAPE
+    start = time.perf_counter()
+    np.matmul(np.zeros((m, k), dtype=np.float32), np.zeros((k, n), dtype=np.float32))
+    return time.perf_counter() - start
+
+
+#: seconds the warm-up product took on import, or None when it was skipped.
+WARMUP_SECONDS: float | None = (
+    None if os.environ.get(NO_WARMUP_ENV, "").strip() not in ("", "0") else warm_up_blas()
+)

@@ -262,3 +262,26 @@ def test_the_environment_variable_turns_the_direct_calls_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "None"
+
+
+def test_the_blas_warm_up_runs_on_import_unless_turned_off():
+    import subprocess
+    import sys
+    code = "from layers import blas; print(blas.WARMUP_SECONDS)"
+    for value, warmed in (("1", False), ("0", True), ("", True)):
+        env = {**os.environ, "NN_NO_BLAS_WARMUP": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        if warmed:
+            assert 0 < float(out) < 10, f"NN_NO_BLAS_WARMUP={value!r}: warm-up took {out} s"
+        else:
+            assert out == "None"
+
+
+def test_warm_up_blas_can_be_run_again_and_changes_nothing_it_was_not_given():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    before = x.copy()
+    seconds = blas.warm_up_blas()
+    assert np.isfinite(seconds) and seconds > 0
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(x @ x.T, before @ before.T)
