@@ -15,8 +15,9 @@ pool that competes for the same cores.  Where that library cannot be found
 on import, or when ``NN_NO_DIRECT_BLAS=1`` is set, the functions decline and
 the caller does the work with NumPy.
 
-On import the module also runs one large product, ``warm_up_blas``: on this
-project's machine OpenBLAS ran small products 2-3x slower until one had.
+On import the module also runs one large product, ``warm_up_blas``: on one
+of this project's machines OpenBLAS ran small products 2-3x slower until one
+had.
 """
 
 from __future__ import annotations
@@ -210,16 +211,18 @@ def warm_up_blas() -> float:
     """Run one float32 product of ``WARMUP_SHAPE`` through NumPy's BLAS; return its seconds.
 
     Until a product about this large has run in a process, OpenBLAS (0.3.31,
-    Haswell kernels, measured on this project's 2-core AMD EPYC virtual
-    machine) ran the products of a training step 2-3x slower: 12 instead of
-    35 GFLOP/s for 128x784 @ 784x256 on one thread, and the GEMMs of a
-    784-256-256-10 step 28 % slower on two.  The time goes to the same
+    Haswell kernels, measured on a 2-core AMD EPYC Zen 1 virtual machine)
+    ran the products of a training step 2-3x slower: 12 instead of 35
+    GFLOP/s for 128x784 @ 784x256 on one thread, and the GEMMs of a
+    784-256-256-10 step 28 % slower on two.  The time went to the same
     kernel either way (perf: sgemm_kernel_HASWELL, 91 %), and the speed
-    stays once reached, so the likely cause is the kernel reading ahead
+    stayed once reached, so the likely cause is the kernel reading ahead
     into pages of its work buffer that a small product never writes; one
-    large product writes them.  This is done once, on import (about 10 ms;
-    ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the effect
-    does not occur.  ``benchmarks/roofline.py`` measures it.
+    large product writes them.  On a Zen 4 machine, where OpenBLAS picks
+    its SkylakeX kernels, the first products ran at full speed (99-101
+    GFLOP/s with or without the warm-up).  This is done once, on import
+    (6-20 ms; ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the
+    effect does not occur.  ``benchmarks/roofline.py`` measures it.
     """
     m, k, n = WARMUP_SHAPE
     start = time.perf_counter()
