@@ -201,9 +201,10 @@ def blas_gemm_update(alpha: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     return True
 
 
-#: (m, k, n) of the warm-up product: of the shapes tried, the smallest after which
-#: products ran at full speed both on one thread and on two (a 128 x 384 @ 384 x 2048
-#: product done on two threads left one thread at 20 instead of 27k samples/s).
+#: (m, k, n) of the warm-up product: of the shapes tried on the Zen 1 machine (see
+#: warm_up_blas), the smallest after which products ran at full speed both on one
+#: thread and on two (a 128 x 384 @ 384 x 2048 product done on two threads left one
+#: thread at 20 instead of 27k samples/s).
 WARMUP_SHAPE = (256, 512, 2048)
 
 
@@ -221,7 +222,7 @@ def warm_up_blas() -> float:
     large product writes them.  On a Zen 4 machine, where OpenBLAS picks
     its SkylakeX kernels, the first products ran at full speed (99-101
     GFLOP/s with or without the warm-up).  This is done once, on import
-    (6-20 ms; ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the
+    (5-20 ms; ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the
     effect does not occur.  ``benchmarks/roofline.py`` measures it.
     """
     m, k, n = WARMUP_SHAPE
