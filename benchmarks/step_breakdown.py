@@ -2,9 +2,9 @@
 
 Trains one network of benchmarks/throughput.py (784-256-256-10 by default)
 through ``nn.Trainer.fit``, the code users run, with a timer around every
-layer's forward and backward and around the loss; what is left of the
-epoch is the batch gather, the optimizer calls and the trainer's own
-Python.  The same epochs are also timed without the timers, to show what
+layer's forward and backward, the loss and the batch gather; what is left
+of the epoch is the optimizer calls, the accuracy count and the trainer's
+own Python.  Epochs without the timers alternate with them, to show what
 they cost.  Then every matrix product of the step is timed alone, on
 NumPy's BLAS and with ``torch.mm`` (PyTorch's BLAS), at the same thread
 count: the part of the step no framework-level change can shorten.
@@ -19,23 +19,28 @@ Writes results/step_breakdown.{md,json}.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import nn.trainer
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SETTLE_S, machine, markdown_table, median_time, write_reports  # noqa: E402
+from common import (RESULTS, SETTLE_S, interleaved_times, machine, markdown_table,  # noqa: E402
+                    median_time, write_reports)
 from roofline import step_gemms, time_gemm  # noqa: E402
 from throughput import NETWORKS, Ours, limit_threads, make_data  # noqa: E402
 
-REST = "rest: batch gather, optimizer, trainer"
+GATHER = "batch gather"
+REST = "rest: optimizer calls, accuracy count, trainer's Python"
 
 
 def add_timers(ours: Ours, totals: dict[str, float]) -> None:
@@ -62,6 +67,28 @@ def add_timers(ours: Ours, totals: dict[str, float]) -> None:
         setattr(loss, phase, timed(getattr(loss, phase), f"loss {phase}"))
 
 
+@contextlib.contextmanager
+def timed_gather(totals: dict[str, float]) -> Iterator[None]:
+    """While inside, the trainer's batches come through a wrapper that adds each gather's seconds."""
+    original = nn.trainer.minibatches
+
+    def minibatches(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        batches = original(*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            batch = next(batches, None)
+            totals[GATHER] += time.perf_counter() - start
+            if batch is None:
+                return
+            yield batch
+
+    nn.trainer.minibatches = minibatches
+    try:
+        yield
+    finally:
+        nn.trainer.minibatches = original
+
+
 def time_torch_gemm(torch: Any, m: int, k: int, n: int, transpose_a: bool, repeats: int) -> float:
     rng = np.random.default_rng(0)
     a = torch.from_numpy(rng.random((k, m) if transpose_a else (m, k), dtype=np.float32))
@@ -72,30 +99,35 @@ def time_torch_gemm(torch: Any, m: int, k: int, n: int, transpose_a: bool, repea
 
 
 def breakdown(name: str, n: int, epochs: int) -> dict[str, Any]:
-    """Median per-batch seconds of each phase over ``epochs`` timed epochs, and the untimed epoch."""
+    """Median per-batch seconds of each phase over ``epochs`` timed epochs, and of the untimed epochs.
+
+    Timed and untimed epochs alternate (two models from the same seed), so
+    that a change of the machine's speed falls on both.
+    """
     _, sizes, activation, batch = next(net for net in NETWORKS if net[0].split()[0] == name)
     x, t = make_data(n)
     batches = -(-n // batch)
-    plain = Ours(sizes, activation, batch)
-    plain.run_epoch(x[: min(n, 5000)], t[: min(n, 5000)])
-    untimed = median_time(lambda: plain.run_epoch(x, t), epochs, warmup=0)
-
-    ours = Ours(sizes, activation, batch)
+    plain, ours = Ours(sizes, activation, batch), Ours(sizes, activation, batch)
     totals: dict[str, float] = defaultdict(float)
     add_timers(ours, totals)
-    ours.run_epoch(x[: min(n, 5000)], t[: min(n, 5000)])
-    per_epoch = []
-    for _ in range(epochs):
+    per_epoch: list[dict[str, float]] = []
+
+    def timed_epoch() -> None:
         totals.clear()
         start = time.perf_counter()
-        ours.run_epoch(x, t)
+        with timed_gather(totals):
+            ours.run_epoch(x, t)
         phases = dict(totals)
         phases[REST] = time.perf_counter() - start - sum(totals.values())
         per_epoch.append(phases)
+
+    for model in (plain, ours):
+        model.run_epoch(x[: min(n, 5000)], t[: min(n, 5000)])  # warm up caches and allocators
+    untimed, _ = interleaved_times(lambda: plain.run_epoch(x, t), timed_epoch, epochs)
     phases = {key: statistics.median(p[key] for p in per_epoch) / batches for key in per_epoch[0]}
     return {"network": name, "sizes": sizes, "batch": batch, "samples": n, "epochs": epochs,
-            "untimed_batch_s": untimed / batches, "timed_batch_s": sum(phases.values()),
-            "phases_s": phases}
+            "untimed_batch_s": statistics.median(untimed) / batches,
+            "timed_batch_s": sum(phases.values()), "phases_s": phases}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
           f"per batch untimed, {result['timed_batch_s'] * us:,.0f} with a timer around each layer")
     step_rows = [[key, f"{s * us:.1f}", f"{100 * s / result['timed_batch_s']:.1f}%"]
                  for key, s in result["phases_s"].items()]
+    width = max(len(key) for key in result["phases_s"])
     for key, s, share in step_rows:
-        print(f"  {key:<40} {s:>8} µs  {share:>6}")
+        print(f"  {key:<{width}} {s:>8} µs  {share:>6}")
 
     products = step_gemms(result["sizes"], batch)
     gemms = [{"what": what, "shape": f"{m}x{k}x{nn_}",
@@ -153,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         info["torch"] = torch.__version__
     table = (f"One training step of {args.network} (SGD, batch {batch}, float32), {args.threads} thread(s); "
              f"{info['date']}, {info['processor']}, {info['cpu_count']} cores, {info['blas']}; "
-             f"medians of {epochs} epochs of {n:,} samples. Per batch: "
+             f"medians of {epochs} epochs of {n:,} samples, timed and untimed alternating. Per batch: "
              f"{result['untimed_batch_s'] * us:,.0f} µs untimed, {result['timed_batch_s'] * us:,.0f} µs "
              f"with the timers; its GEMMs alone {numpy_sum * us:,.0f} µs"
              + (f" (PyTorch's {torch_sum * us:,.0f} µs)" if torch else "") + ".\n\n"
