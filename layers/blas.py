@@ -220,8 +220,9 @@ def warm_up_blas() -> float:
     stayed once reached, so the likely cause is the kernel reading ahead
     into pages of its work buffer that a small product never writes; one
     large product writes them.  On a Zen 4 machine, where OpenBLAS picks
-    its SkylakeX kernels, the first products ran at full speed (99-101
-    GFLOP/s with or without the warm-up).  This is done once, on import
+    its SkylakeX kernels, the first products ran at full speed (91-101
+    GFLOP/s on one thread with or without the warm-up, within the
+    machine's drift).  This is done once, on import
     (5-20 ms; ``NN_NO_BLAS_WARMUP=1`` skips it), and is harmless where the
     effect does not occur.  ``benchmarks/roofline.py`` measures it.
     """
