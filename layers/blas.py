@@ -121,6 +121,21 @@ def blas_library() -> str | None:
 MIN_SIZE = 8192
 
 
+def _address(m: np.ndarray) -> int:
+    """Address of the first element of a C- or Fortran-contiguous array.
+
+    ``m.ctypes.data`` builds a helper object at every access: 1 µs alone and
+    2-3 µs inside a training step, three times per GEMM and twice per
+    optimizer update.  A ctypes view of the array's buffer gives the same
+    address in a fifth of the time; an array without a writable buffer
+    (read-only, or empty) takes the slow path.
+    """
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(m if m.flags.c_contiguous else m.T))
+    except (TypeError, ValueError, BufferError):
+        return m.ctypes.data
+
+
 def _vector_routines(x: np.ndarray, y: np.ndarray) -> tuple[_Routine, ...] | None:
     """The routines for ``y`` if BLAS can update it from ``x`` element by element, else None."""
     if y.size < MIN_SIZE:
@@ -144,7 +159,7 @@ def blas_axpy(alpha: Any, x: np.ndarray, y: np.ndarray) -> bool:
     routines = _vector_routines(x, y)
     if routines is None:
         return False
-    routines[0](y.size, float(alpha), x.ctypes.data, 1, y.ctypes.data, 1)
+    routines[0](y.size, float(alpha), _address(x), 1, _address(y), 1)
     return True
 
 
@@ -158,7 +173,7 @@ def blas_axpby(alpha: Any, x: np.ndarray, beta: Any, y: np.ndarray) -> bool:
     routines = _vector_routines(x, y)
     if routines is None:
         return False
-    routines[2](y.size, float(alpha), x.ctypes.data, 1, float(beta), y.ctypes.data, 1)
+    routines[2](y.size, float(alpha), _address(x), 1, float(beta), _address(y), 1)
     return True
 
 
@@ -196,8 +211,8 @@ def blas_gemm_update(alpha: Any, a: np.ndarray, b: np.ndarray, c: np.ndarray) ->
     # The product needs a.T: flip the flag that reads a as stored.
     flag_a = _TRANS if flag_a == _NO_TRANS else _NO_TRANS
     (k, m), n = a.shape, b.shape[1]
-    routines[1](_ROW_MAJOR, flag_a, flag_b, m, n, k, float(alpha), a.ctypes.data, lda,
-                b.ctypes.data, ldb, 1.0, c.ctypes.data, max(n, 1))
+    routines[1](_ROW_MAJOR, flag_a, flag_b, m, n, k, float(alpha), _address(a), lda,
+                _address(b), ldb, 1.0, _address(c), max(n, 1))
     return True
 
 

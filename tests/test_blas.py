@@ -107,6 +107,16 @@ def test_sgd_same_trajectory_with_and_without_blas(monkeypatch, kwargs):
     np.testing.assert_allclose(with_blas, without, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("case", ["C", "F", "1-D", "read-only", "empty", "read-only F"])
+def test_address_is_numpys_data_pointer(case):
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    m = {"C": a, "F": a.T, "1-D": a[1], "read-only": a.copy(), "empty": a[:0],
+         "read-only F": np.asfortranarray(a)}[case]
+    if case.startswith("read-only"):
+        m.flags.writeable = False
+    assert blas._address(m) == m.ctypes.data
+
+
 # -- the weight update fused into the gradient's GEMM -------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
