@@ -115,9 +115,10 @@ def minibatches(
             yield x[idx], t[idx]
         else:
             k = len(idx)
-            # mode="clip" avoids take's internal buffering; indices are valid anyway
-            xb = np.take(x, idx, axis=0, out=out[0][:k], mode="clip")
-            tb = np.take(t, idx, axis=0, out=out[1][:k], mode="clip")
+            # mode="clip" avoids take's internal buffering; indices are valid anyway.
+            # The method, not np.take: that adds two Python-level wrapper calls per array.
+            xb = x.take(idx, axis=0, out=out[0][:k], mode="clip")
+            tb = t.take(idx, axis=0, out=out[1][:k], mode="clip")
             yield xb, tb
 
 
