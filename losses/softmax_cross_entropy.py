@@ -30,6 +30,10 @@ class SoftmaxWithLoss(Loss):
         self.labels: np.ndarray | None = None
         self.onehot: np.ndarray | None = None
         self._rows = np.arange(0)  # 0..N-1, kept between batches of the same size
+        # label * N + row: where each target sits in the flattened (C, N) array. One
+        # integer index is NumPy's fast path; the pair (labels, rows) is its general
+        # fancy indexing, which cost as much as the rest of the loss together.
+        self._target_index: np.ndarray | None = None
 
     @property
     def probs(self) -> np.ndarray | None:
@@ -51,8 +55,11 @@ class SoftmaxWithLoss(Loss):
         z -= np.maximum.reduce(z, axis=0)  # the ufunc itself: .max() adds a Python wrapper
         if len(self._rows) != n:
             self._rows = np.arange(n)
+        target_index = None
         if labels is not None:
-            z_target = z[labels, self._rows]
+            target_index = np.multiply(labels, n, dtype=np.intp)  # uint8 labels * n would wrap
+            target_index += self._rows
+            z_target = z.reshape(-1).take(target_index)
         else:
             z_target = np.einsum("nc,cn->n", onehot, z)
         np.exp(z, out=z)
@@ -61,6 +68,7 @@ class SoftmaxWithLoss(Loss):
         loss = float(np.add.reduce(np.log(col_sum) - z_target, dtype=np.float64)) / n
         z /= col_sum  # z now holds softmax(scores).T
         self._probs_t, self.labels, self.onehot = z, labels, onehot
+        self._target_index = target_index
         self.scores_shape = scores.shape
         return loss
 
@@ -70,7 +78,8 @@ class SoftmaxWithLoss(Loss):
         n = self._probs_t.shape[1]
         dx = self._probs_t.copy()
         if self.labels is not None:
-            dx[self.labels, self._rows] -= 1
+            flat = dx.reshape(-1)
+            flat[self._target_index] -= 1
         else:
             dx -= self.onehot.T
         dx *= dx.dtype.type(scale / n)

@@ -72,6 +72,25 @@ def test_labels_and_onehot_give_the_same_loss_and_gradient():
     np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.uint64, np.int64])
+def test_softmax_labels_of_any_integer_dtype_pick_their_targets(dtype):
+    # 300 rows of 10 classes: label * N passes 255 and 32767, where a narrow
+    # integer type would wrap and pick the wrong entries.
+    rng = np.random.default_rng(5)
+    scores = rng.standard_normal((300, 10))
+    labels = rng.integers(0, 10, 300)
+    loss = SoftmaxWithLoss()
+    value = loss.forward(scores, labels.astype(dtype))
+    grad = loss.backward()
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    rows = np.arange(300)
+    assert value == pytest.approx(-np.log(probs[rows, labels]).mean(), rel=1e-12)
+    expected = probs.copy()
+    expected[rows, labels] -= 1
+    np.testing.assert_allclose(grad, expected / 300, rtol=1e-12, atol=1e-15)
+
+
 def test_mse_scaling_is_half_sum_over_outputs_mean_over_batch():
     y = np.array([[1.0, 2.0], [3.0, 5.0]])
     t = np.array([[0.0, 2.0], [1.0, 1.0]])
