@@ -63,25 +63,32 @@ def peak_rss_mb() -> float:
 SETTLE_S = 0.5
 
 
-def interleaved_times(run_ours: Callable[[], Any], run_theirs: Callable[[], Any] | None,
-                      repeats: int, settle_s: float = SETTLE_S) -> tuple[list[float], list[float]]:
-    """Wall times of ``run_ours()`` and ``run_theirs()`` called alternately, ``repeats`` each.
+def interleaved(runs: list[Callable[[], Any] | None], repeats: int,
+                settle_s: float = SETTLE_S) -> list[list[float]]:
+    """Wall times of each of ``runs`` called in turn, ``repeats`` rounds; None is skipped.
 
-    Interleaving spreads any drift of the machine (heat, other load) over both.
+    Interleaving spreads any drift of the machine (heat, other load) over all.
     Each timed run starts after ``settle_s`` seconds of sleep: OpenBLAS's
     threads spin for about a tenth of a second after a product, PyTorch's
     OpenMP threads likewise, and a run started at once shares the cores with
     the other framework's spinning threads (on 2 cores this cost PyTorch
     ~20 % at 2 threads).
     """
-    ours, theirs = [], []
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        for run, times in ((run_ours, ours), (run_theirs, theirs)):
+        for run, out in zip(runs, times):
             if run is not None:
                 time.sleep(settle_s)
                 start = time.perf_counter()
                 run()
-                times.append(time.perf_counter() - start)
+                out.append(time.perf_counter() - start)
+    return times
+
+
+def interleaved_times(run_ours: Callable[[], Any], run_theirs: Callable[[], Any] | None,
+                      repeats: int, settle_s: float = SETTLE_S) -> tuple[list[float], list[float]]:
+    """``interleaved`` for two: the wall times of ``run_ours()`` and ``run_theirs()``."""
+    ours, theirs = interleaved([run_ours, run_theirs], repeats, settle_s)
     return ours, theirs
 
 
