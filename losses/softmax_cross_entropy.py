@@ -31,8 +31,8 @@ class SoftmaxWithLoss(Loss):
         self.onehot: np.ndarray | None = None
         self._rows = np.arange(0)  # 0..N-1, kept between batches of the same size
         # label * N + row: where each target sits in the flattened (C, N) array. One
-        # integer index is NumPy's fast path; the pair (labels, rows) is its general
-        # fancy indexing, which cost as much as the rest of the loss together.
+        # integer index is NumPy's fast path; the pair (labels, rows) goes through its
+        # general fancy indexing (callgrind: ~15k instructions to fetch 128 numbers).
         self._target_index: np.ndarray | None = None
 
     @property
