@@ -131,11 +131,11 @@ def paired_ratio(ours_s: list[float], theirs_s: list[float]) -> float:
 
 
 def machine() -> dict[str, Any]:
-    from layers.blas import blas_library  # the one-pass updates are on only with NumPy's OpenBLAS
+    from optimizers.blas import library  # the one-pass updates are on only with NumPy's OpenBLAS
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count(),
             "processor": cpu_model(),
             "python": platform.python_version(), "numpy": np.__version__, **blas_info(),
-            "blas_fused_updates": blas_library() is not None}
+            "blas_one_pass_updates": library() is not None}
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -8,13 +8,13 @@ step (through nn.Trainer, the code users run) with the GFLOP/s of those
 GEMMs alone.  Also the BLAS peak on a large square GEMM, and a bare NumPy
 loop of the same products over shuffled batches, alone (the ceiling for
 any NumPy framework: no bias, activation, loss or update) and with NumPy's
-two-pass SGD update ``w -= lr * g``, which our step avoids by folding the
-update into the weight-gradient GEMM.
+two-pass SGD update ``w -= lr * g``, which our step replaces by BLAS's
+one-pass ``axpy``.
 
-Before all that, in a fresh process started with NN_NO_BLAS_WARMUP=1, the
-GFLOP/s of the first layer's forward product (batch x 784 @ 784 x 256)
-before and after ``layers.blas.warm_up_blas()``: what the one large product
-the framework runs on import is worth on this machine.
+Before all that, in a fresh process, the GFLOP/s of the first layer's
+forward product (batch x 784 @ 784 x 256) before and after
+``optimizers.blas.warm_up()``: what the one large product the framework
+runs on the first optimizer step is worth on this machine.
 
 Writes results/roofline.{md,json}.
 
@@ -93,23 +93,25 @@ def time_gemm(m: int, k: int, n: int, transpose_a: bool, repeats: int) -> float:
 
 
 def cold_child(threads: int, repeats: int) -> None:
-    """Child process (NN_NO_BLAS_WARMUP=1): GFLOP/s of 128x784 @ 784x256 before and after the warm-up."""
+    """Child process: GFLOP/s of 128x784 @ 784x256 before and after the warm-up."""
+    import time
     _limiter = limit_threads(threads)
-    from layers.blas import WARMUP_SECONDS, warm_up_blas
-    assert WARMUP_SECONDS is None, "the child must start with NN_NO_BLAS_WARMUP=1"
+    from optimizers import blas
+    assert not blas._BLAS.loaded, "the child must not have run an optimizer step"
     flops = 2 * 128 * 784 * 256
     before = flops / time_gemm(128, 784, 256, False, repeats) / 1e9
-    warm_s = warm_up_blas()
+    start = time.perf_counter()
+    blas.warm_up()
+    warm_s = time.perf_counter() - start
     after = flops / time_gemm(128, 784, 256, False, repeats) / 1e9
     print(json.dumps({"before_gflops": before, "after_gflops": after, "warm_up_ms": 1e3 * warm_s}))
 
 
 def cold_buffer_effect(threads: int, repeats: int) -> dict:
     """Run ``cold_child`` in a fresh process and return its figures."""
-    env = dict(os.environ, NN_NO_BLAS_WARMUP="1")
     out = subprocess.run([sys.executable, __file__, "--cold-child", "--threads", str(threads),
                           "--repeats", str(repeats)],
-                         env=env, capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

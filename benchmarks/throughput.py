@@ -40,7 +40,7 @@ from common import (RESULTS, interleaved, machine, markdown_table, paired_ratio,
 
 import nn  # noqa: E402
 import optimizers  # noqa: E402
-from layers.blas import blas_gemm_update  # noqa: E402
+from optimizers.blas import axpy  # noqa: E402
 from losses import SoftmaxWithLoss  # noqa: E402
 
 # (name, layer sizes, activation, batch size)
@@ -86,8 +86,8 @@ class TunedNumPy:
 
     The issue's "tuned NumPy" reference, measured beside ours: the same
     network, initial weights, batches and plain SGD step, with the tricks
-    ours uses (no input gradient for the first layer, the weight update
-    fused into the gradient's GEMM, reused gather buffers, softmax and
+    ours uses (no input gradient for the first layer, weight gradients into
+    reused arrays and BLAS's one-pass update, reused gather buffers, softmax and
     cross-entropy computed once, the loss summed for the log) and nothing
     else: no layer objects, checks, optimizer or accuracy count, and the
     activations computed in place.  Its speed is about what any NumPy
@@ -104,6 +104,7 @@ class TunedNumPy:
         self.lr = np.float32(LR["sgd"])
         self.rows = np.arange(batch)
         self.zeros = {w.shape[1]: np.zeros((batch, w.shape[1]), dtype=np.float32) for w in self.weights}
+        self.grad_w = [np.empty_like(w) for w in self.weights]
         self.buffers: tuple[np.ndarray, np.ndarray] | None = None
         self.epoch = 0
         self.loss_sum = 0.0
@@ -147,8 +148,9 @@ class TunedNumPy:
             for j in range(last, -1, -1):
                 a = acts[j]
                 dx = d @ weights[j].T if j else None
-                if not blas_gemm_update(-lr, a, d, weights[j]):
-                    weights[j] -= lr * (a.T @ d)
+                grad_w = np.matmul(a.T, d, out=self.grad_w[j])
+                if not axpy(-lr, grad_w, weights[j]):  # the one-pass update SGD.step makes
+                    weights[j] -= lr * grad_w
                 biases[j] -= lr * np.add.reduce(d, axis=0)
                 if j:
                     dx *= (a > 0) if self.relu else a * (1 - a)

@@ -43,14 +43,6 @@ def num_batches(n: int, batch_size: int | None, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
-def _as_generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, numbers.Integral):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
-
-
 def minibatches(
     x: np.ndarray,
     t: np.ndarray,
@@ -108,7 +100,7 @@ def minibatches(
         for i in range(0, stop, batch_size):
             yield x[i:i + batch_size], t[i:i + batch_size]
         return
-    order = _as_generator(rng).permutation(n)
+    order = np.random.default_rng(rng).permutation(n)  # a Generator passes through unchanged
     for i in range(0, stop, batch_size):
         idx = order[i:i + batch_size]
         if out is None:
@@ -196,7 +188,7 @@ def train_val_split(
     if len(t) != n:
         raise ValueError(f"x and t must have the same length, got {n} and {len(t)}")
     n_val = _split_count(val_size, n)
-    order = _as_generator(seed).permutation(n)
+    order = np.random.default_rng(seed).permutation(n)
     # sorted indices keep each part in original order and read memory sequentially
     val_idx = np.sort(order[:n_val])
     train_idx = np.sort(order[n_val:])

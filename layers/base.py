@@ -9,6 +9,7 @@ classes; the ``nn`` package assembles them.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,47 @@ def as_float_dtype(dtype: Any) -> np.dtype:
     if dt not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+# -- checks and defaults shared by every layer (and the packages built on layers) --
+
+Init = str | float
+
+
+def init_std(init: Init, fan_in: int) -> float:
+    """Standard deviation of the initial weights for ``init``.
+
+    ``"he"`` gives sqrt(2 / fan_in) (for ReLU), ``"xavier"`` gives
+    sqrt(1 / fan_in) (the textbook's form, for sigmoid and tanh), and a
+    positive number is used as the standard deviation itself (e.g. 0.01).
+    """
+    if isinstance(init, str):
+        if init == "he":
+            return math.sqrt(2.0 / fan_in)
+        if init == "xavier":
+            return math.sqrt(1.0 / fan_in)
+        raise ValueError(f'init must be "he", "xavier" or a positive std, got {init!r}')
+    if isinstance(init, bool) or not isinstance(init, (int, float)):
+        raise ValueError(f'init must be "he", "xavier" or a positive std, got {init!r}')
+    if not math.isfinite(init) or init <= 0:
+        raise ValueError(f"init std must be a positive finite number, got {init!r}")
+    return float(init)
+
+
+def make_rng(rng: Any) -> np.random.Generator:
+    """Accept a Generator, a seed or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class Parameter:
@@ -42,7 +84,7 @@ class Parameter:
     (dtype('float32'), (2, 3))
     """
 
-    __slots__ = ("data", "_grad", "_grad_cleared", "name", "_step_lr", "_stepped")
+    __slots__ = ("data", "_grad", "_grad_cleared", "name")
 
     def __init__(self, data: np.ndarray, name: str = "") -> None:
         data = np.array(data, copy=True)
@@ -51,8 +93,6 @@ class Parameter:
         self._grad = np.zeros_like(data)
         self._grad_cleared = False  # True: zero_grad() ran and the zeros are not written yet
         self.name = name
-        self._step_lr: np.floating | None = None  # see request_step_in_backward
-        self._stepped = False
 
     @property
     def grad(self) -> np.ndarray:
@@ -95,36 +135,6 @@ class Parameter:
 
     def zero_grad(self) -> None:
         self._grad_cleared = True
-        self._step_lr, self._stepped = None, False
-
-    # -- a plain SGD step applied by the layer during backward ---------------
-    # The trainer's optimizer may offer its step to the layers (plain SGD only):
-    # a layer that can apply ``p -= lr * dL/dp`` as it computes dL/dp (Affine:
-    # one BLAS GEMM for the weights, no gradient array) does so and reports
-    # it; the optimizer's step() then leaves this parameter alone.  The offer
-    # lasts until the next step() or zero_grad().
-
-    def request_step_in_backward(self, lr: np.floating) -> None:
-        """Offer the layers to apply ``p -= lr * gradient`` themselves in this backward."""
-        self._step_lr, self._stepped = lr, False
-
-    def step_in_backward_lr(self) -> np.floating | None:
-        """The offered learning rate, if the step may be applied now, else None.
-
-        Only while nothing has been accumulated into ``grad`` since
-        ``zero_grad()``: a step taken in backward must see the whole gradient.
-        """
-        return self._step_lr if self._grad_cleared else None
-
-    def mark_stepped(self) -> None:
-        """Record that the layer applied the offered step (``grad`` stays cleared)."""
-        self._step_lr, self._stepped = None, True
-
-    def finish_step(self) -> bool:
-        """Withdraw any offer; True if a layer applied the step, which the optimizer then skips."""
-        stepped = self._stepped
-        self._step_lr, self._stepped = None, False
-        return stepped
 
     def astype(self, dtype: Any) -> "Parameter":
         """Convert data and grad to ``dtype`` in place of the old arrays."""

@@ -7,46 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from layers.base import Layer, Parameter, as_float_dtype, check_array, check_dtype_matches
-from layers.blas import blas_gemm_update
-
-Init = str | float
-
-
-def init_std(init: Init, fan_in: int) -> float:
-    """Standard deviation of the initial weights for ``init``.
-
-    ``"he"`` gives sqrt(2 / fan_in) (for ReLU), ``"xavier"`` gives
-    sqrt(1 / fan_in) (the textbook's form, for sigmoid and tanh), and a
-    positive number is used as the standard deviation itself (e.g. 0.01).
-    """
-    if isinstance(init, str):
-        if init == "he":
-            return math.sqrt(2.0 / fan_in)
-        if init == "xavier":
-            return math.sqrt(1.0 / fan_in)
-        raise ValueError(f'init must be "he", "xavier" or a positive std, got {init!r}')
-    if isinstance(init, bool) or not isinstance(init, (int, float)):
-        raise ValueError(f'init must be "he", "xavier" or a positive std, got {init!r}')
-    if not math.isfinite(init) or init <= 0:
-        raise ValueError(f"init std must be a positive finite number, got {init!r}")
-    return float(init)
-
-
-def make_rng(rng: Any) -> np.random.Generator:
-    """Accept a Generator, a seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
+from layers.base import (Init, Layer, Parameter, as_float_dtype, check_array, check_dtype_matches,
+                         check_positive_int, init_std, make_rng)
 
 class Affine(Layer):
     """Fully connected layer: ``out = x @ W + b``.
@@ -90,8 +52,8 @@ class Affine(Layer):
         self.b = Parameter(np.zeros(self.out_features, dtype=self.dtype), name="b")
         self.x: np.ndarray | None = None  # input of the last forward, flattened to 2-D
         self.x_shape: tuple[int, ...] | None = None
-        # x.T @ dout lands here before it is added to W.grad or W: reusing one buffer
-        # spares an (in, out) allocation per backward, which the profile showed to be costly.
+        # x.T @ dout lands here when it must be added to gradients already accumulated:
+        # one reused buffer instead of an (in, out) allocation per backward.
         self._dW: np.ndarray | None = None
 
     def describe(self) -> str:
@@ -129,7 +91,7 @@ class Affine(Layer):
         return x.reshape(x.shape[0], self.in_features)
 
     def _scratch(self) -> np.ndarray:
-        """A (in, out) array reused across backward passes for x.T @ dout."""
+        """An (in, out) array reused across backward passes for x.T @ dout."""
         if self._dW is None or self._dW.dtype != self.W.data.dtype:
             self._dW = np.empty_like(self.W.data)
         return self._dW
@@ -140,29 +102,15 @@ class Affine(Layer):
         if (type(dout) is not np.ndarray or dout.dtype != self.dtype
                 or dout.shape != (self.x.shape[0], self.out_features)):
             self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
-        # dL/dx first: a step applied below changes W.
         dx = (dout @ self.W.data.T).reshape(self.x_shape) if input_grad else None
-        lr = self.W.step_in_backward_lr()
-        if lr is not None:  # the optimizer's plain SGD step, applied here (see Parameter)
-            if not blas_gemm_update(-lr, self.x, dout, self.W.data):  # one GEMM, beta = 1
-                step = np.matmul(self.x.T, dout, out=self._scratch())
-                step *= lr
-                self.W.data -= step
-            self.W.mark_stepped()
+        grad_w = self.W.grad_to_overwrite()
+        if grad_w is not None:  # right after zero_grad(): no temporary, no addition
+            np.matmul(self.x.T, dout, out=grad_w)
         else:
-            grad_w = self.W.grad_to_overwrite()
-            if grad_w is not None:  # right after zero_grad(): no temporary, no addition
-                np.matmul(self.x.T, dout, out=grad_w)
-            else:
-                self.W.grad += np.matmul(self.x.T, dout, out=self._scratch())
-        lr = self.b.step_in_backward_lr()
-        if lr is not None:
-            self.b.data -= lr * np.add.reduce(dout, axis=0)
-            self.b.mark_stepped()
+            self.W.grad += np.matmul(self.x.T, dout, out=self._scratch())
+        grad_b = self.b.grad_to_overwrite()
+        if grad_b is not None:
+            np.add.reduce(dout, axis=0, out=grad_b)
         else:
-            grad_b = self.b.grad_to_overwrite()
-            if grad_b is not None:
-                np.add.reduce(dout, axis=0, out=grad_b)
-            else:
-                self.b.grad += np.add.reduce(dout, axis=0)
+            self.b.grad += np.add.reduce(dout, axis=0)
         return dx

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from layers.base import Layer, Parameter, as_float_dtype, check_array, check_dtype_matches
-from layers.linear import check_positive_int
+from layers.base import (Layer, Parameter, as_float_dtype, check_array, check_dtype_matches,
+                         check_positive_int)
 
 
 class BatchNorm(Layer):

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from layers.base import Layer, check_array
-from layers.linear import make_rng
+from layers.base import Layer, check_array, make_rng
 
 
 class Dropout(Layer):

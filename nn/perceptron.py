@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from layers import Layer, Parameter, Step
-from layers.base import as_float_dtype, check_array, check_dtype_matches
-from layers.linear import check_positive_int, make_rng
+from layers.base import as_float_dtype, check_positive_int, make_rng
+from nn.inputs import as_input
 
 MODES = ("stochastic", "batch")
 
@@ -71,7 +71,7 @@ class Perceptron(Layer):
     Shape:
         input ``(N, in_features)``; output and targets ``(N,)`` of ±1.
 
-    >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     >>> p = Perceptron(2, lr=0.1, rng=0)
     >>> p.fit(x, np.array([-1, -1, -1, 1])).converged      # AND
     True
@@ -160,15 +160,17 @@ class Perceptron(Layer):
         """Apply the learning rule until an epoch makes no error or ``max_epochs``.
 
         Args:
-            x: inputs ``(N, in_features)`` in the perceptron's dtype.
+            x: inputs ``(N, in_features)``: any real numbers (bool, integers,
+                float16/32/64, nested lists), converted once to the
+                perceptron's dtype, as in ``predict`` and ``accuracy``.
             t: targets ``(N,)`` (or ``(N, 1)``), each -1 or +1.
 
         Returns:
             a ``PerceptronRecord`` (errors per epoch, converged, epochs, updates).
 
         Raises:
-            ValueError: wrong shapes, or targets other than -1 and +1.
-            TypeError: a non-float input, or one whose dtype is not the weights'.
+            ValueError: wrong shapes, NaN or infinite inputs, or targets other than -1 and +1.
+            TypeError: non-numeric or complex input.
         """
         xa = self.augment(x)
         t = self._check_targets(t, len(xa))
@@ -207,13 +209,12 @@ class Perceptron(Layer):
 
     # -- checks ----------------------------------------------------------------
     def _check_input(self, x: Any) -> np.ndarray:
-        check_array(self, x)
+        x = as_input(x, self.dtype, f"{self.describe()}: input")
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self.describe()}: expected input of shape "
                              f"(N, {self.in_features}), got {x.shape}")
         if len(x) == 0:
             raise ValueError(f"{self.describe()}: expected at least one sample, got {x.shape}")
-        check_dtype_matches(self, x, self.dtype)
         return x
 
     def _check_targets(self, t: Any, n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from layers import Layer, Parameter
+from nn.inputs import as_input, model_dtype
 
 
 def scores_to_classes(scores: np.ndarray) -> np.ndarray:
@@ -63,23 +64,33 @@ class Sequential(Layer):
             dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
         return dout
 
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Class indices for ``x``, in eval mode and in batches of ``batch_size``.
+    def scores(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+        """The network's outputs for ``x`` (scores, before any softmax), in eval mode and in batches.
+
+        ``x`` may hold any real numbers (bool, integers, float16/32/64, or a
+        nested list): it is converted to the model's dtype once, so a float32
+        model gives float32 scores for float64 data.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        x = as_input(x, model_dtype(self), "input")
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [self.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+        finally:
+            self.train(was_training)
+        if not parts:
+            return np.zeros(self.output_shape(x.shape), dtype=x.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+        """Class indices for ``x``: the argmax of ``scores(x)`` (converted as ``scores`` says).
 
         For a single output column (a binary classifier on logits) the class
         is 1 where the score is positive.
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        was_training = self.training
-        self.eval()
-        try:
-            parts = []
-            for start in range(0, len(x), batch_size):
-                parts.append(scores_to_classes(self.forward(x[start:start + batch_size])))
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        finally:
-            self.train(was_training)
+        return scores_to_classes(self.scores(x, batch_size))
 
     # -- parameters and modes ----------------------------------------------
     def parameters(self) -> list[Parameter]:

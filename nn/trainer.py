@@ -17,8 +17,10 @@ import numpy as np
 
 from datasets import minibatches, num_batches
 from layers import Layer
+from layers.base import make_rng
 from losses import Loss
 from nn.history import History
+from nn.inputs import as_input, model_dtype
 from nn.sequential import scores_to_classes
 
 Callback = Callable[["Trainer", int, dict[str, float]], Any]
@@ -46,14 +48,21 @@ def count_correct(scores: np.ndarray, targets: np.ndarray) -> int:
     return int(np.count_nonzero(predicted == labels))
 
 
-def evaluate(model: Layer, loss: Loss, x: np.ndarray, t: np.ndarray,
+def evaluate(model: Layer, loss: Loss, x: Any, t: Any,
              batch_size: int = 1024) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``(x, t)``, in eval mode, ``batch_size`` at a time.
 
-    The model's mode is restored afterwards.
+    ``x`` may hold any real numbers (bool, integers, float16/32/64): it is
+    converted to the model's dtype once.  The model's mode is restored afterwards.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return _evaluate(model, loss, *_data(model, x, t, "evaluation data"), batch_size)
+
+
+def _evaluate(model: Layer, loss: Loss, x: np.ndarray, t: np.ndarray,
+              batch_size: int) -> tuple[float, float]:
+    """``evaluate`` on data already checked and converted."""
     was_training = model.training
     model.eval()
     try:
@@ -119,12 +128,10 @@ class Trainer:
             setting ``trainer.stop_training = True`` ends the run.
         eval_batch_size: batch size for evaluation (bounds its memory).
 
-    With plain SGD (no momentum, no weight decay) the optimizer offers its
-    step to the layers (``Optimizer.step_in_backward``): ``Affine`` then
-    updates its weights and bias during backward, the weights with
-    ``W -= lr * x.T @ dout`` as one BLAS GEMM: the same update, without
-    storing the gradients, so after ``fit`` their ``grad`` reads as zeros.
-    Every other parameter and optimizer goes through ``optimizer.step()``.
+    Each batch runs ``forward``, the loss, ``optimizer.zero_grad()``,
+    ``backward`` and ``optimizer.step()``: the layers compute the gradients
+    and the optimizer alone changes the weights, so after ``fit`` every
+    ``p.grad`` holds the gradient of the last batch.
 
     >>> # trainer = Trainer(model, SoftmaxWithLoss(), Adam(model.parameters()))
     >>> # history = trainer.fit(x, t, epochs=5, batch_size=100, validation_data=(xv, tv), seed=0)
@@ -167,7 +174,9 @@ class Trainer:
         """Train for ``epochs`` epochs and return the ``History``.
 
         Args:
-            x, t: training inputs and targets (labels or one-hot).
+            x, t: training inputs and targets (labels or one-hot).  ``x`` may
+                hold any real numbers (bool, integers, float16/32/64): it is
+                converted to the model's dtype once, before the first epoch.
             epochs: number of passes over the data.
             batch_size: ``None`` for full-batch gradient descent (one update
                 per epoch over all samples), 1 for stochastic gradient
@@ -188,11 +197,11 @@ class Trainer:
         Raises:
             DivergenceError: the loss became NaN or infinite.
         """
-        self._check_data(x, t, "training data")
+        x, t = _data(self.model, x, t, "training data")
         if validation_data is not None:
             if not isinstance(validation_data, tuple) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (x_val, t_val)")
-            self._check_data(*validation_data, "validation data")
+            validation_data = _data(self.model, *validation_data, "validation data")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
@@ -202,7 +211,7 @@ class Trainer:
         if batches == 0:
             raise ValueError(f"no batch to train on: {len(x)} samples, batch_size={batch_size}, "
                              f"drop_last={drop_last}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = make_rng(seed)
         progress = _Progress(verbose, file or sys.stdout, epochs, batches)
         history = History()
         best, best_weights, best_buffers, waited = math.inf, None, {}, 0
@@ -216,7 +225,8 @@ class Trainer:
             logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
                     "val_loss": math.nan, "val_accuracy": math.nan}
             if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self.evaluate(*validation_data)
+                logs["val_loss"], logs["val_accuracy"] = _evaluate(
+                    self.model, self.loss, *validation_data, self.eval_batch_size)
             logs["time"] = time.perf_counter() - started
             history.append(epoch, **logs)
             progress.epoch(epoch, logs)
@@ -255,11 +265,6 @@ class Trainer:
                      history) -> tuple[float, int, int]:
         model, loss, optimizer = self.model, self.loss, self.optimizer
         model.train()
-        # A layer may apply the step only if it is the sole user of its
-        # parameters: a weight shared by two layers must see both gradients.
-        params = model.parameters()
-        step_in_backward = (hasattr(optimizer, "step_in_backward")
-                            and len({id(p) for p in params}) == len(params))
         loss_sum, correct, seen = 0.0, 0, 0
         for i, (xb, tb) in enumerate(minibatches(x, t, batch_size, rng=rng, shuffle=shuffle,
                                                  drop_last=drop_last,
@@ -273,10 +278,8 @@ class Trainer:
                     f"{progress.batches} (learning rate {getattr(optimizer, 'lr', '?')}); "
                     "try a smaller learning rate", history)
             optimizer.zero_grad()
-            if step_in_backward:  # plain SGD: layers that can apply the step as they go
-                optimizer.step_in_backward()
             model.backward(loss.backward(), input_grad=False)
-            optimizer.step()  # (the rest of) the update
+            optimizer.step()
             history.updates += 1
             n = len(xb)
             loss_sum += value * n
@@ -302,17 +305,20 @@ class Trainer:
                                        np.empty(shapes[1], dtype=t.dtype))
         return buffers
 
-    def evaluate(self, x: np.ndarray, t: np.ndarray, batch_size: int | None = None) -> tuple[float, float]:
-        """Mean loss and accuracy over ``(x, t)``, in eval mode and in batches."""
-        self._check_data(x, t, "evaluation data")
+    def evaluate(self, x: Any, t: Any, batch_size: int | None = None) -> tuple[float, float]:
+        """Mean loss and accuracy over ``(x, t)``, in eval mode and in batches (see ``evaluate``)."""
         return evaluate(self.model, self.loss, x, t, batch_size or self.eval_batch_size)
 
-    @staticmethod
-    def _check_data(x: Any, t: Any, what: str) -> None:
-        if not isinstance(x, np.ndarray) or not isinstance(t, np.ndarray):
-            raise TypeError(f"{what}: expected NumPy arrays x and t, got "
-                            f"{type(x).__name__} and {type(t).__name__}")
-        if len(x) == 0:
-            raise ValueError(f"{what}: no samples")
-        if len(x) != len(t):
-            raise ValueError(f"{what}: x has {len(x)} samples but t has {len(t)}")
+
+def _data(model: Layer, x: Any, t: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, t)`` checked, with ``x`` in the model's dtype (see ``nn.inputs.as_input``)."""
+    x = as_input(x, model_dtype(model), f"{what} x")
+    t = np.asarray(t)
+    if x.ndim == 0 or t.ndim == 0:
+        raise ValueError(f"{what}: expected arrays with one sample per row, got x of shape "
+                         f"{x.shape} and t of shape {t.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{what}: no samples")
+    if len(x) != len(t):
+        raise ValueError(f"{what}: x has {len(x)} samples but t has {len(t)}")
+    return x, t

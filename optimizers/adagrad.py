@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
 
 from layers.base import Parameter
-from optimizers.base import Optimizer, positive
+from optimizers.base import Optimizer, add_scaled, positive
 
 __all__ = ["AdaGrad"]
 
@@ -50,18 +51,14 @@ class AdaGrad(Optimizer):
         hyper["eps"] = positive("eps", hyper["eps"])
         return hyper
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        return {"sum": np.zeros_like(p.data)}
+    def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        return {"sum": np.zeros_like(w)}
 
-    def _update(
-        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
-    ) -> None:
-        g = self._decayed_grad(i, p, h)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
         total = state["sum"]
-        tmp = np.multiply(g, g, out=self._buffer(i, p, 1))
-        total += tmp
-        np.sqrt(total, out=tmp)
-        tmp += h["eps"]
-        np.divide(g, tmp, out=tmp)
-        tmp *= h["lr"]
-        p.data -= tmp
+        total += np.multiply(g, g, out=tmp)                # h <- h + g²
+        d = np.sqrt(total, out=tmp)                        # w <- w - lr g / (sqrt(h) + eps)
+        d += h.eps
+        np.divide(g, d, out=d)
+        add_scaled(w, -h.lr, d, tmp)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
 
 from layers.base import Parameter
-from layers.blas import blas_axpby, blas_axpy
-from optimizers.base import Optimizer, fraction, positive
+from optimizers.base import Optimizer, add_scaled, blend, fraction, positive
 
 __all__ = ["Adam", "AdamW"]
 
@@ -39,8 +39,6 @@ class Adam(Optimizer):
     """
 
     state_keys = ("exp_avg", "exp_avg_sq")
-    #: AdamW shrinks p directly instead of adding weight_decay * p to g.
-    decoupled_weight_decay = False
 
     def __init__(
         self,
@@ -61,54 +59,34 @@ class Adam(Optimizer):
         hyper["eps"] = positive("eps", hyper["eps"])
         return hyper
 
-    def _scalars(self, dtype: np.dtype) -> dict[str, np.floating]:
-        # Step-dependent factors are formed in float64 and cast once, as torch does.
+    def _scalars(self, dtype: np.dtype) -> SimpleNamespace:
+        # The bias corrections fold into two scalars, formed in float64 and cast
+        # once (as torch does): with c = sqrt(1 - beta2**t),
+        #   lr / (1 - beta1**t) * m / (sqrt(v) / c + eps) = step_size * m / (sqrt(v) + eps_hat)
+        # for step_size = lr / (1 - beta1**t) * c and eps_hat = eps * c: two passes fewer.
         h = super()._scalars(dtype)
-        beta1, beta2 = self.betas
-        t = self.steps
-        cast = dtype.type
-        h.update(
-            beta1=cast(beta1),
-            one_minus_beta1=cast(1.0 - beta1),
-            beta2=cast(beta2),
-            one_minus_beta2=cast(1.0 - beta2),
-            step_size_c2=cast(self.lr / (1.0 - beta1**t) * math.sqrt(1.0 - beta2**t)),
-            eps_c2=cast(self.eps * math.sqrt(1.0 - beta2**t)),
-            decay=cast(1.0 - self.lr * self.weight_decay),
-        )
+        (beta1, beta2), t, cast = self.betas, self.steps, dtype.type
+        c = math.sqrt(1.0 - beta2**t)
+        h.beta1, h.beta2 = cast(beta1), cast(beta2)
+        h.one_minus_beta1, h.one_minus_beta2 = cast(1.0 - beta1), cast(1.0 - beta2)
+        h.step_size = cast(self.lr / (1.0 - beta1**t) * c)
+        h.eps_hat = cast(self.eps * c)
+        h.decay = cast(1.0 - self.lr * self.weight_decay)
         return h
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        return {"exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}
+    def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        return {"exp_avg": np.zeros_like(w), "exp_avg_sq": np.zeros_like(w)}
 
-    def _update(
-        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
-    ) -> None:
-        if self.decoupled_weight_decay:
-            g = p.grad
-            if self.weight_decay:
-                p.data *= h["decay"]
-        else:
-            g = self._decayed_grad(i, p, h)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        tmp = self._buffer(i, p, 1)
-        # m <- beta1 m + (1 - beta1) g  and  v <- beta2 v + (1 - beta2) g², one BLAS pass each
-        if not blas_axpby(h["one_minus_beta1"], g, h["beta1"], m):
-            m *= h["beta1"]
-            m += np.multiply(g, h["one_minus_beta1"], out=tmp)
-        np.multiply(g, g, out=tmp)
-        if not blas_axpby(h["one_minus_beta2"], tmp, h["beta2"], v):
-            v *= h["beta2"]
-            tmp *= h["one_minus_beta2"]
-            v += tmp
-        # p <- p - step_size m / (sqrt(v) / c2 + eps), written as
-        # p <- p - (step_size c2) m / (sqrt(v) + eps c2): two passes fewer.
-        np.sqrt(v, out=tmp)
-        tmp += h["eps_c2"]
-        np.divide(m, tmp, out=tmp)
-        if not blas_axpy(-h["step_size_c2"], tmp, p.data):
-            tmp *= h["step_size_c2"]
-            p.data -= tmp
+        blend(m, h.beta1, h.one_minus_beta1, g, tmp)       # m <- beta1 m + (1 - beta1) g
+        g2 = np.multiply(g, g, out=tmp)
+        blend(v, h.beta2, h.one_minus_beta2, g2, tmp)      # v <- beta2 v + (1 - beta2) g²
+        step = np.sqrt(v, out=tmp)                         # w <- w - step_size m / (sqrt(v) + eps_hat)
+        step += h.eps_hat
+        np.divide(m, step, out=step)
+        add_scaled(w, -h.step_size, step, tmp)
 
 
 class AdamW(Adam):
@@ -135,8 +113,6 @@ class AdamW(Adam):
     array([0.95])
     """
 
-    decoupled_weight_decay = True
-
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -146,3 +122,12 @@ class AdamW(Adam):
         weight_decay: float = 0.01,
     ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _gradient(self, i: int, p: Parameter, h: SimpleNamespace) -> np.ndarray:
+        return p.grad  # the decay acts on w directly, not through the gradient
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
+        if self.weight_decay:
+            w *= h.decay                                   # w <- w (1 - lr weight_decay)
+        super()._update(w, g, state, h, tmp)

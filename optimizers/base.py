@@ -4,20 +4,24 @@ An optimizer holds the list of ``Parameter`` objects it was given and one
 state dict per parameter, found by the parameter's position in that list
 (never by a name).  The base class owns ``step()``, ``zero_grad()`` and the
 state-dict round trip; a subclass checks its hyperparameters and writes its
-update rule in ``_update``, working in place on ``p.data`` with scalars
-already cast to the parameter's dtype, so float32 stays float32.
+update rule in ``_update``, working in place on the parameter's array with
+scalars already cast to its dtype, so float32 stays float32.  The rule is
+the only place where weights change: layers compute gradients, never steps.
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
 
 from layers.base import Parameter
+from optimizers import blas
 
-__all__ = ["Optimizer", "real", "positive", "non_negative", "fraction", "flush_subnormals", "FLUSH_EVERY"]
+__all__ = ["Optimizer", "add_scaled", "blend", "real", "positive", "non_negative", "fraction",
+           "flush_subnormals", "FLUSH_EVERY"]
 
 
 # -- hyperparameter checks, shared by the optimizers and the schedules -------
@@ -66,11 +70,26 @@ def flush_subnormals(a: np.ndarray, scratch: np.ndarray) -> None:
     averages multiplied by beta every step; they sink into the subnormal
     range and, with rounding to nearest, stick there (2**-149 * 0.9 rounds
     back to 2**-149).  Arithmetic on subnormals is many times slower on
-    x86: in a 15-epoch MNIST run with Adam it added 13 % to the training
-    time.  Their share of any update is below 1e-30, so zero is as good.
+    x86 and slows whole training runs (benchmarks/README.md).  Their share
+    of any update is below 1e-30, so zero is as good.
     """
     np.abs(a, out=scratch)
     np.copyto(a, 0, where=scratch < np.finfo(a.dtype).tiny)
+
+
+# -- in-place updates, in one pass where BLAS can take the arrays ------------
+def add_scaled(y: np.ndarray, alpha: np.floating, x: np.ndarray, tmp: np.ndarray) -> None:
+    """``y <- y + alpha * x`` in place; ``tmp`` (y's shape and dtype) is scratch, and may be ``x``."""
+    if not blas.axpy(alpha, x, y):
+        y += np.multiply(x, alpha, out=tmp)
+
+
+def blend(y: np.ndarray, beta: np.floating, alpha: np.floating, x: np.ndarray,
+          tmp: np.ndarray) -> None:
+    """``y <- beta * y + alpha * x`` in place (a moving average); ``tmp`` as in ``add_scaled``."""
+    if not blas.axpby(alpha, x, beta, y):
+        y *= beta
+        y += np.multiply(x, alpha, out=tmp)
 
 
 def _param_list(params: Iterable[Parameter]) -> list[Parameter]:
@@ -141,7 +160,9 @@ class Optimizer:
             setattr(self, name, value)
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         self.steps = 0
-        self._scratch: list[list[np.ndarray | None]] = [[] for _ in self.params]
+        # Per parameter, arrays reused by every step: "tmp" for an update
+        # rule's intermediate results, "decayed" for grad + weight_decay * w.
+        self._work: list[dict[str, np.ndarray]] = [{} for _ in self.params]
 
     # -- the learning rate: the one hyperparameter schedules change ----------
     @property
@@ -168,78 +189,62 @@ class Optimizer:
             hyper["weight_decay"] = non_negative("weight_decay", hyper["weight_decay"])
         return hyper
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        """Arrays kept for ``p`` from its first step on (zeros, p's dtype)."""
+    def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        """Arrays kept for a parameter from its first step on (zeros like ``w``)."""
         return {}
 
-    def _scalars(self, dtype: np.dtype) -> dict[str, np.floating]:
-        """Float hyperparameters cast to ``dtype``, computed once per step and dtype."""
-        return {
+    def _scalars(self, dtype: np.dtype) -> SimpleNamespace:
+        """Float hyperparameters cast to ``dtype``, once per step and dtype, as ``h.lr`` etc."""
+        return SimpleNamespace(**{
             name: dtype.type(value)
             for name, value in self.hyperparameters().items()
             if isinstance(value, float)
-        }
+        })
 
-    def _update(
-        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
-    ) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
+        """Update the weights ``w`` in place from the gradient ``g`` (the rule of the docstring).
+
+        ``state`` holds the arrays of ``_init_state``; ``h`` the scalars of
+        ``_scalars``; ``tmp`` is scratch of ``w``'s shape and dtype.  ``g``
+        is not the rule's to write: it may be the parameter's ``grad``.
+        """
         raise NotImplementedError
 
-    # -- helpers for _update ---------------------------------------------------
-    def _buffer(self, i: int, p: Parameter, k: int = 0) -> np.ndarray:
-        """Scratch array number ``k`` for parameter ``i``, reused across steps."""
-        buffers = self._scratch[i]
-        while len(buffers) <= k:
-            buffers.append(None)
-        buf = buffers[k]
-        if buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype:
-            buf = buffers[k] = np.empty_like(p.data)
-        return buf
-
-    def _decayed_grad(self, i: int, p: Parameter, h: dict[str, np.floating]) -> np.ndarray:
-        """``grad + weight_decay * p`` in scratch buffer 0, or ``p.grad`` itself when wd = 0.
-
-        ``p.grad`` is never written: it belongs to the layer that filled it.
-        """
-        if not self.weight_decay:
+    def _gradient(self, i: int, p: Parameter, h: SimpleNamespace) -> np.ndarray:
+        """The gradient the rule follows: ``grad + weight_decay * w`` (L2), or ``grad`` itself."""
+        if not getattr(self, "weight_decay", 0.0):
             return p.grad
-        g = np.multiply(p.data, h["weight_decay"], out=self._buffer(i, p, 0))
+        g = np.multiply(p.data, h.weight_decay, out=self._scratch(i, p, "decayed"))
         g += p.grad
         return g
+
+    def _scratch(self, i: int, p: Parameter, name: str) -> np.ndarray:
+        """Parameter ``i``'s reusable array ``name``, of its shape and dtype."""
+        buf = self._work[i].get(name)
+        if buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype:
+            buf = self._work[i][name] = np.empty_like(p.data)
+        return buf
 
     # -- the public loop -------------------------------------------------------
     def step(self) -> None:
         """Update every parameter once from its current ``.grad``."""
         self.steps += 1
-        scalars: dict[np.dtype, dict[str, np.floating]] = {}
+        scalars: dict[np.dtype, SimpleNamespace] = {}
         for i, p in enumerate(self.params):
-            if p.finish_step():  # a layer applied this step during backward
-                continue
-            dtype = p.data.dtype
-            h = scalars.get(dtype)
+            h = scalars.get(p.data.dtype)
             if h is None:
-                h = scalars[dtype] = self._scalars(dtype)
+                h = scalars[p.data.dtype] = self._scalars(p.data.dtype)
             state = self.state[i]
             if state:
                 self._check_state(i, p, state)
-            elif self.state_keys:
-                state.update(self._init_state(p))
-            self._update(i, p, state, h)
+            else:
+                state.update(self._init_state(p.data))
+            self._update(p.data, self._gradient(i, p, h), state, h, self._scratch(i, p, "tmp"))
         if self.steps % FLUSH_EVERY == 0:
             for i, (p, state) in enumerate(zip(self.params, self.state)):
                 for array in state.values():
-                    flush_subnormals(array, self._buffer(i, p, 0))
-
-    def step_in_backward(self) -> bool:
-        """Offer this step to the layers for the coming backward pass; True if offered.
-
-        Only a rule that needs nothing but the current gradient can be
-        applied by a layer (plain SGD, see ``SGD.step_in_backward``); the
-        base class declines.  Call it after ``zero_grad()`` and before
-        ``backward``, and call ``step()`` after: it updates the parameters
-        no layer took.  Whatever a layer updated has no ``grad`` to read.
-        """
-        return False
+                    flush_subnormals(array, self._scratch(i, p, "tmp"))
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to zero."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
 
 from layers.base import Parameter
-from layers.blas import blas_axpby, blas_axpy
-from optimizers.base import Optimizer, fraction, non_negative, positive
+from optimizers.base import Optimizer, add_scaled, blend, fraction, non_negative, positive
 
 __all__ = ["RMSprop"]
 
@@ -61,38 +61,27 @@ class RMSprop(Optimizer):
         hyper["momentum"] = non_negative("momentum", hyper["momentum"])
         return hyper
 
-    def _scalars(self, dtype: np.dtype) -> dict[str, np.floating]:
+    def _scalars(self, dtype: np.dtype) -> SimpleNamespace:
         h = super()._scalars(dtype)
-        h["one_minus_alpha"] = dtype.type(1.0 - self.alpha)
+        h.one_minus_alpha = dtype.type(1.0 - self.alpha)
         return h
 
-    def _init_state(self, p: Parameter) -> dict[str, np.ndarray]:
-        state = {"square_avg": np.zeros_like(p.data)}
+    def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        state = {"square_avg": np.zeros_like(w)}
         if self.momentum:
-            state["momentum_buffer"] = np.zeros_like(p.data)
+            state["momentum_buffer"] = np.zeros_like(w)
         return state
 
-    def _update(
-        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
-    ) -> None:
-        g = self._decayed_grad(i, p, h)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
         s = state["square_avg"]
-        tmp = np.multiply(g, g, out=self._buffer(i, p, 1))
-        if not blas_axpby(h["one_minus_alpha"], tmp, h["alpha"], s):  # s <- alpha s + (1 - alpha) g²
-            tmp *= h["one_minus_alpha"]
-            s *= h["alpha"]
-            s += tmp
-        np.sqrt(s, out=tmp)
-        tmp += h["eps"]
-        np.divide(g, tmp, out=tmp)
-        d = tmp
+        g2 = np.multiply(g, g, out=tmp)
+        blend(s, h.alpha, h.one_minus_alpha, g2, tmp)      # s <- alpha s + (1 - alpha) g²
+        d = np.sqrt(s, out=tmp)                            # d <- g / (sqrt(s) + eps)
+        d += h.eps
+        np.divide(g, d, out=d)
         if self.momentum:
-            b = state.get("momentum_buffer")
-            if b is None:  # momentum switched on after the first step
-                b = state["momentum_buffer"] = np.zeros_like(p.data)
-            if not blas_axpby(1.0, tmp, h["momentum"], b):  # b <- momentum b + tmp
-                b *= h["momentum"]
-                b += tmp
+            b = state["momentum_buffer"]
+            blend(b, h.momentum, 1, d, tmp)                # b <- momentum b + d
             d = b
-        if not blas_axpy(-h["lr"], d, p.data):
-            p.data -= np.multiply(d, h["lr"], out=tmp)
+        add_scaled(w, -h.lr, d, tmp)                       # w <- w - lr d

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
 
 from layers.base import Parameter
-from layers.blas import MIN_SIZE, blas_axpby, blas_axpy
-from optimizers.base import Optimizer, non_negative
+from optimizers.base import Optimizer, add_scaled, blend, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
 
@@ -64,48 +64,22 @@ class SGD(Optimizer):
             )
         return hyper
 
-    def step_in_backward(self) -> bool:
-        """Plain SGD (no momentum, no weight decay) offers its step to the layers.
+    def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        # v = 0 makes the first step's v = momentum * 0 + g = g exactly
+        return {"momentum_buffer": np.zeros_like(w)} if self.momentum else {}
 
-        ``Affine`` then updates its weights and bias as it backpropagates,
-        the weights with ``W -= lr * x.T @ dout`` as one BLAS GEMM (one pass
-        over the weights instead of three, no gradient stored).  The trainer
-        uses this; ``p.grad`` of a parameter updated that way reads as zeros.
-        """
-        if self.momentum or self.weight_decay:
-            return False
-        lr = {dt: dt.type(self.lr) for dt in {p.data.dtype for p in self.params}}
-        for p in self.params:
-            p.request_step_in_backward(lr[p.data.dtype])
-        return True
-
-    def _update(
-        self, i: int, p: Parameter, state: dict[str, np.ndarray], h: dict[str, np.floating]
-    ) -> None:
-        g = self._decayed_grad(i, p, h)
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                h: SimpleNamespace, tmp: np.ndarray) -> None:
         d = g
         if self.momentum:
-            v = state.get("momentum_buffer")
-            if v is None:
-                v = state["momentum_buffer"] = g.copy()
-            elif not blas_axpby(1.0, g, h["momentum"], v):  # v <- momentum v + g
-                v *= h["momentum"]
-                v += g
+            v = state["momentum_buffer"]
+            blend(v, h.momentum, 1, g, tmp)              # v <- momentum v + g
             if self.nesterov:
-                # g may sit in buffer 0 (weight decay), so the sum goes to buffer 1.
-                d = np.multiply(v, h["momentum"], out=self._buffer(i, p, 1))
+                d = np.multiply(v, h.momentum, out=tmp)  # d <- g + momentum v
                 d += g
             else:
                 d = v
-        if blas_axpy(-h["lr"], d, p.data):  # p <- p - lr * d in one pass
-            return
-        if d.size < MIN_SIZE:  # a small temporary costs less than finding a buffer
-            p.data -= h["lr"] * d
-        elif d is g and not self.weight_decay or d is state.get("momentum_buffer"):
-            p.data -= np.multiply(d, h["lr"], out=self._buffer(i, p, 0))  # d is not ours to scale
-        else:
-            d *= h["lr"]
-            p.data -= d
+        add_scaled(w, -h.lr, d, tmp)                     # w <- w - lr d
 
 
 class Momentum(SGD):

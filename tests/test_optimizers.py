@@ -25,7 +25,7 @@ from optimizers import (
     get_optimizer,
 )
 
-# The last shape is above layers.blas.MIN_SIZE, so the BLAS route is checked too.
+# The last shape is above optimizers.blas.MIN_SIZE, so the BLAS route is checked too.
 SHAPES = [(3,), (2, 4), (2, 3, 2), (96, 90)]
 N_STEPS = 25
 

@@ -83,12 +83,27 @@ def test_dtype_is_preserved(dtype, mode):
     assert p.decision_function(X.astype(dtype)).dtype == dtype
 
 
-def test_mixing_dtypes_raises():
-    p = Perceptron(2, dtype=np.float32)
-    with pytest.raises(TypeError, match="float32"):
-        p.fit(X.astype(np.float64), np.array(GATES["AND"]))
-    with pytest.raises(TypeError, match="float32 or float64"):
-        p.predict(X.astype(np.int64))
+@pytest.mark.parametrize("gate", sorted(GATES))
+@pytest.mark.parametrize("data_dtype", [None, bool, np.uint8, np.int32, np.float16, np.float64])
+def test_learns_the_gates_from_the_data_users_have(gate, data_dtype):
+    # The course's truth table as people type it: np.array([[0, 0], ...]) is int64.
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=data_dtype)
+    p = Perceptron(2, lr=0.1, init=0.5, rng=0)
+    assert p.fit(x, np.array(GATES[gate])).converged
+    np.testing.assert_array_equal(p.predict(x), GATES[gate])
+    assert p.predict(x).dtype == p.W.data.dtype == np.float32  # converted, weights untouched
+    assert p.accuracy(x.tolist(), GATES[gate]) == 1.0
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.array([[0, 1j], [1, 0]]), TypeError, "complex"),
+    (np.array([["a", "b"], ["c", "d"]]), TypeError, "real numbers"),
+    (np.array([[0.0, np.nan], [1.0, 0.0]]), ValueError, "1 NaN"),
+    (np.array([[1e300, 0.0], [1.0, 0.0]]), ValueError, "infinite"),
+])
+def test_input_that_is_not_real_numbers_is_refused(bad, error, match):
+    with pytest.raises(error, match=match):
+        Perceptron(2).fit(bad, np.array([1, -1]))
 
 
 def test_seed_makes_runs_reproducible():

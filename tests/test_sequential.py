@@ -131,3 +131,39 @@ def test_model_is_left_untouched_by_gradcheck():
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.data, b)
         assert not p.grad.any()
+
+
+# -- the model's door: the data users have -----------------------------------
+
+@pytest.mark.parametrize("data_dtype", [bool, np.uint8, np.int64, np.float16, np.float64])
+def test_predict_and_scores_convert_real_input_to_the_models_dtype(data_dtype):
+    from nn import mlp
+    model = mlp(4, [5], 3, seed=0)
+    x = (np.arange(24).reshape(6, 4) % 2).astype(data_dtype)
+    scores = model.scores(x)
+    assert scores.dtype == np.float32 and scores.shape == (6, 3)
+    np.testing.assert_array_equal(scores, model.forward(x.astype(np.float32)))
+    np.testing.assert_array_equal(model.predict(x), scores.argmax(axis=1))
+    np.testing.assert_array_equal(model.predict(x.tolist()), scores.argmax(axis=1))
+
+
+def test_a_float64_batch_through_a_float32_model_gives_float32_scores():
+    from nn import mlp
+    model = mlp(784, [50], 10, seed=0)
+    x = np.random.default_rng(0).random((7, 784))  # float64
+    assert model.scores(x).dtype == np.float32
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
+    with pytest.raises(TypeError, match=r"expected float32 input"):
+        model.forward(x)  # a bare forward stays strict
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.array([[1 + 2j, 0, 0, 0]]), TypeError, "complex"),
+    (np.array([["1", "2", "3", "4"]]), TypeError, "real numbers"),
+    (np.array([[np.nan, 0, 0, 0], [np.inf, 1, 1, 1]]), ValueError, "1 NaN, 1 infinite"),
+    ([[1, 2], [3]], TypeError, "array of numbers"),
+])
+def test_predict_refuses_what_is_not_real_numbers(bad, error, match):
+    from nn import mlp
+    with pytest.raises(error, match=match):
+        mlp(4, [5], 3, seed=0).predict(bad)

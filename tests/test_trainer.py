@@ -74,7 +74,7 @@ def test_same_seed_gives_the_same_history_bit_for_bit():
     assert other.loss != runs[0][0]
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])  # the step taken in backward, and optimizer.step()
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_fit_equals_the_plain_loop_over_fresh_batches(momentum):
     # fit gathers each batch into arrays it reuses; the plain loop gets new arrays
     # from minibatches: the updates must be the same, bit for bit.
@@ -218,3 +218,100 @@ def test_bad_data_and_objects():
     with pytest.raises(TypeError, match="expected an optimizer with step"):
         Trainer(model, SoftmaxWithLoss(), "sgd")
     assert math.isnan(make_trainer().fit(x, t, epochs=1, verbose=0).val_loss[0])
+
+
+# -- the contract: layers compute gradients, the optimizer alone updates ------
+
+def plain_loop(model, optimizer, x, t, epochs, batch_size, seed):
+    """The textbook's loop, written out: forward, loss, zero_grad, backward, step."""
+    loss, order = SoftmaxWithLoss(), np.random.default_rng(seed)
+    for _ in range(epochs):
+        for xb, tb in minibatches(x, t, batch_size, rng=order):
+            loss.forward(model.forward(xb), tb)
+            optimizer.zero_grad()
+            model.backward(loss.backward(), input_grad=False)
+            optimizer.step()
+
+
+@pytest.mark.parametrize("name, kwargs", [("sgd", dict(lr=0.1)), ("sgd", dict(lr=0.1, momentum=0.9)),
+                                          ("sgd", dict(lr=0.1, weight_decay=0.01)),
+                                          ("adam", dict(lr=1e-3)), ("rmsprop", dict(lr=1e-3))])
+@pytest.mark.parametrize("shared", [False, True])
+def test_fit_is_the_plain_loop_bit_for_bit(name, kwargs, shared):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((96, 100)).astype(np.float32)
+    t = rng.integers(0, 3, size=96)
+    models = [mlp(100, [100, 100], 3, seed=0) for _ in range(2)]
+    if shared:  # layers 0 and 2 hold one 100 x 100 weight matrix: both gradients must reach it
+        for model in models:
+            model.layers[2].W = model.layers[0].W
+    unique = lambda m: list({id(p): p for p in m.parameters()}.values())  # noqa: E731
+    trainer = Trainer(models[0], SoftmaxWithLoss(), optimizers.get_optimizer(name, unique(models[0]), **kwargs))
+    trainer.fit(x, t, epochs=2, batch_size=32, seed=1, verbose=0)
+    plain_loop(models[1], optimizers.get_optimizer(name, unique(models[1]), **kwargs), x, t, 2, 32, 1)
+    for a, b in zip(unique(models[0]), unique(models[1])):
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_after_fit_every_grad_is_the_last_batchs_gradient(mnist_dir):
+    from datasets import load_mnist
+    (x, t), _ = load_mnist(data_dir=mnist_dir)
+    x, t = x[:1000], t[:1000]
+    model = mlp(784, [100], 10, seed=0)
+    lr = 0.1
+    trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=lr))
+    trainer.fit(x, t, epochs=2, batch_size=100, seed=3, verbose=0)
+    grads = [p.grad.copy() for p in model.parameters()]
+    assert all(np.any(g != 0) for g in grads)
+    # The last batch of epoch 2, and the weights it was computed at (before the last step).
+    order = np.random.default_rng(3)
+    order.permutation(len(x))
+    last = order.permutation(len(x))[-100:]
+    for p, g in zip(model.parameters(), grads):
+        p.data += np.float32(lr) * g
+    loss = SoftmaxWithLoss()
+    loss.forward(model.forward(x[last]), t[last])
+    model.zero_grad()
+    model.backward(loss.backward())
+    for p, g in zip(model.parameters(), grads):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_after_one_batch_grad_equals_backward_at_the_initial_weights():
+    x, t = blobs(n=64)
+    model = mlp(4, [8], 3, seed=0)
+    start = [p.data.copy() for p in model.parameters()]
+    trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=0.1))
+    trainer.fit(x, t, epochs=1, batch_size=None, verbose=0)
+    reference = mlp(4, [8], 3, seed=0)
+    loss = SoftmaxWithLoss()
+    loss.forward(reference.forward(x), t)
+    reference.zero_grad()
+    reference.backward(loss.backward())
+    for p, q, w0 in zip(model.parameters(), reference.parameters(), start):
+        np.testing.assert_array_equal(p.grad, q.grad)
+        np.testing.assert_array_equal(p.data, w0 - np.float32(0.1) * q.grad)  # step() did the step
+
+
+@pytest.mark.parametrize("data_dtype", [np.uint8, np.int64, np.float64])
+def test_fit_and_evaluate_take_integer_and_float64_data(data_dtype):
+    x, t = blobs()
+    xi = np.round(x * 10).astype(data_dtype) if data_dtype != np.float64 else x.astype(np.float64)
+    if data_dtype == np.uint8:
+        xi = np.clip(np.round(x * 10) + 20, 0, 255).astype(np.uint8)
+    reference = make_trainer()
+    expected = reference.fit(xi.astype(np.float32), t, epochs=2, batch_size=16, seed=1, verbose=0)
+    trainer = make_trainer()
+    history = trainer.fit(xi, t, epochs=2, batch_size=16, seed=1, verbose=0,
+                          validation_data=(xi, t))
+    assert history.loss == expected.loss  # converted once: the same training, bit for bit
+    assert all(p.data.dtype == np.float32 for p in trainer.model.parameters())
+    assert trainer.evaluate(xi, t) == reference.evaluate(xi.astype(np.float32), t)
+
+
+def test_nan_in_the_data_is_reported_as_nan_data():
+    x, t = blobs()
+    x[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"training data x: expected finite numbers, found 1 NaN"):
+        make_trainer().fit(x, t, epochs=1, verbose=0)
