@@ -17,6 +17,7 @@ import numpy as np
 
 from layers import Layer
 from losses import Loss
+from nn.inputs import as_input
 
 
 def numerical_gradient(
@@ -83,6 +84,7 @@ class GradCheckEntry:
     max_abs: float
     max_rel: float
     norm_rel: float
+    scale: float
     passed: bool
 
 
@@ -92,13 +94,19 @@ class GradCheckReport:
 
     ``norm_rel`` is ||g_num - g_bp|| / (||g_num|| + ||g_bp||) over the checked
     coordinates, ``max_rel`` the largest |a - b| / (|a| + |b|) of one
-    coordinate.  An entry passes when ``norm_rel <= rtol`` or ``max_abs <= atol``.
+    coordinate, ``scale`` the largest |g_num|.  An entry passes when
+    ``norm_rel <= rtol`` or ``max_abs <= atol * max(scale, scale_floor)``:
+    the absolute test is relative to the size of the true gradient, so an
+    array whose gradients are all tiny cannot pass with a wrong (even an
+    all-zero) backward, and the floor lets an exact zero pass against the
+    rounding noise of a numerical gradient that should be zero.
     """
 
     entries: list[GradCheckEntry]
     h: float
     atol: float
     rtol: float
+    scale_floor: float
     numerical: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     backprop: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -121,12 +129,14 @@ class GradCheckReport:
         raise KeyError(f"no entry {name!r}; entries are {[e.name for e in self.entries]}")
 
     def __str__(self) -> str:
-        head = f"{'array':<10} {'shape':<14} {'checked':>8} {'max abs':>10} {'max rel':>10} {'norm rel':>10}  result"
+        head = (f"{'array':<10} {'shape':<14} {'checked':>8} {'max |num|':>10} {'max abs':>10} "
+                f"{'max rel':>10} {'norm rel':>10}  result")
         lines = [f"gradient check (float64, h={self.h:g}, pass: norm rel <= {self.rtol:g} "
-                 f"or max abs <= {self.atol:g})", head]
+                 f"or max abs <= {self.atol:g} * max(max |num|, {self.scale_floor:g}))", head]
         for e in self.entries:
-            lines.append(f"{e.name:<10} {str(e.shape):<14} {e.checked:>8} {e.max_abs:>10.2e} "
-                         f"{e.max_rel:>10.2e} {e.norm_rel:>10.2e}  {'ok' if e.passed else 'FAILED'}")
+            lines.append(f"{e.name:<10} {str(e.shape):<14} {e.checked:>8} {e.scale:>10.2e} "
+                         f"{e.max_abs:>10.2e} {e.max_rel:>10.2e} {e.norm_rel:>10.2e}  "
+                         f"{'ok' if e.passed else 'FAILED'}")
         return "\n".join(lines)
 
     def raise_if_failed(self) -> "GradCheckReport":
@@ -136,7 +146,7 @@ class GradCheckReport:
 
 
 def _compare(name: str, num: np.ndarray, bp: np.ndarray, coords: np.ndarray | None,
-             atol: float, rtol: float) -> GradCheckEntry:
+             atol: float, rtol: float, scale_floor: float) -> GradCheckEntry:
     a = num.reshape(-1) if coords is None else num.reshape(-1)[coords]
     b = bp.reshape(-1) if coords is None else bp.reshape(-1)[coords]
     diff = np.abs(a - b)
@@ -145,9 +155,10 @@ def _compare(name: str, num: np.ndarray, bp: np.ndarray, coords: np.ndarray | No
     scale = np.abs(a) + np.abs(b)
     rel = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0)
     max_abs = float(diff.max()) if diff.size else 0.0
+    size = float(np.abs(a).max()) if a.size else 0.0
     return GradCheckEntry(name, tuple(num.shape), int(a.size), max_abs,
-                          float(rel.max()) if rel.size else 0.0, norm_rel,
-                          norm_rel <= rtol or max_abs <= atol)
+                          float(rel.max()) if rel.size else 0.0, norm_rel, size,
+                          norm_rel <= rtol or max_abs <= atol * max(size, scale_floor))
 
 
 def gradcheck(
@@ -159,6 +170,7 @@ def gradcheck(
     h: float = 1e-4,
     atol: float = 1e-7,
     rtol: float = 1e-6,
+    scale_floor: float = 1e-5,
     max_coords: int | None = None,
     seed: int = 0,
 ) -> GradCheckReport:
@@ -178,7 +190,8 @@ def gradcheck(
         targets: the targets, for a loss.
         loss: a loss put after ``target``.
         h: central-difference step.
-        atol, rtol: pass thresholds (see ``GradCheckReport``).
+        atol, rtol, scale_floor: pass thresholds (see ``GradCheckReport``);
+            ``atol`` is relative to the largest numerical gradient of each array.
         max_coords: check at most this many random coordinates per array
             (for large models); ``None`` checks every coordinate.
         seed: seeds ``G``, ``c`` and the coordinate sample.
@@ -190,7 +203,8 @@ def gradcheck(
     if max_coords is not None and max_coords <= 0:
         raise ValueError(f"max_coords must be positive or None, got {max_coords}")
     rng = np.random.default_rng(seed)
-    x64 = np.array(x, dtype=np.float64)
+    # A copy in any case: the numerical gradient perturbs it in place.
+    x64 = np.array(as_input(x, np.float64, "gradcheck: input"), copy=True)
 
     if isinstance(target, Loss):
         loss_fn = copy.deepcopy(target)
@@ -232,5 +246,6 @@ def gradcheck(
         if backprop[name].shape != array.shape:
             raise ValueError(f"gradcheck: backprop gradient for {name!r} has shape "
                              f"{backprop[name].shape}, expected {array.shape}")
-        entries.append(_compare(name, numerical[name], backprop[name], coords, atol, rtol))
-    return GradCheckReport(entries, h, atol, rtol, numerical, backprop)
+        entries.append(_compare(name, numerical[name], backprop[name], coords, atol, rtol,
+                                scale_floor))
+    return GradCheckReport(entries, h, atol, rtol, scale_floor, numerical, backprop)

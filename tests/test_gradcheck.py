@@ -96,3 +96,68 @@ def test_parameter_subclass_layers_are_found():
 
     report = gradcheck(Scale(), np.random.default_rng(0).standard_normal((3, 2)))
     assert report.passed and [e.name for e in report.entries] == ["x", "s"]
+
+
+# -- tiny gradients: the absolute tolerance follows the gradient's own scale ---
+
+class Shrink(Layer):
+    """y = 1e-8 x: makes every gradient upstream of it about 1e-8."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.factor = 1e-8
+
+    def forward(self, x):
+        return x * self.factor
+
+    def backward(self, dout, *, input_grad=True):
+        return dout * self.factor
+
+
+class ZeroBiasGrad(Affine):
+    """An Affine whose backward forgets the bias gradient."""
+
+    def backward(self, dout, *, input_grad=True):
+        dx = super().backward(dout, input_grad=input_grad)
+        self.b.grad[...] = 0
+        return dx
+
+
+def tiny_model(affine_class):
+    from nn import Sequential
+    return Sequential([affine_class(4, 3, rng=0, dtype=np.float64), Shrink()])
+
+
+def test_a_zeroed_bias_gradient_fails_even_when_the_true_gradient_is_1e_8():
+    x = np.random.default_rng(1).standard_normal((5, 4))
+    report = gradcheck(tiny_model(ZeroBiasGrad), x)
+    entry = report["0.b"]
+    assert 1e-9 < entry.scale < 1e-7  # the true bias gradient is about 1e-8
+    assert entry.max_abs < 1e-7       # so an absolute 1e-7 would have passed it
+    assert not entry.passed and not report.passed
+    assert report["0.W"].passed and report["x"].passed  # correct tiny gradients still pass
+    assert "FAILED" in str(report)
+
+
+def test_correct_tiny_gradients_pass():
+    x = np.random.default_rng(2).standard_normal((5, 4))
+    report = gradcheck(tiny_model(Affine), x)
+    assert report.passed, str(report)
+    assert report["0.b"].scale < 1e-7
+
+
+def test_an_exact_zero_gradient_passes_against_numerical_noise():
+    from layers import ReLU
+    from nn import Sequential
+    layer = Affine(4, 3, rng=0, dtype=np.float64)
+    layer.b.data[...] = -100.0  # every ReLU is off: all gradients are exactly zero
+    report = gradcheck(Sequential([layer, ReLU()]), np.random.default_rng(3).standard_normal((5, 4)))
+    assert report.passed, str(report)
+    assert all(not g.any() for g in report.backprop.values())
+
+
+def test_gradcheck_takes_integer_data_and_refuses_complex():
+    x = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])  # int64, as typed
+    assert gradcheck(Affine(4, 3, rng=0), x).passed
+    with pytest.raises(TypeError, match="complex"):
+        gradcheck(Affine(4, 3, rng=0), x * 1j)
