@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from layers.base import FLOAT_DTYPES, Layer, check_array
+from layers.device import array_module
 
 
 class Activation(Layer):
@@ -53,14 +54,14 @@ _ZEROS: dict[np.dtype, np.ndarray] = {}
 
 
 def zeros_shaped_like(x: np.ndarray) -> np.ndarray | None:
-    """A read-only array of zeros with the shape and dtype of a C-contiguous ``x``, else None.
+    """A read-only array of zeros with the shape and dtype of a C-contiguous NumPy ``x``, else None.
 
     ``np.maximum(x, 0)`` broadcasts the scalar and, in NumPy 2.4, runs a
     scalar loop; ``np.maximum(x, zeros)`` on two contiguous arrays runs a
     SIMD loop.  One zero buffer per dtype serves every layer, grown when a
     larger batch comes.
     """
-    if not x.flags.c_contiguous:
+    if type(x) is not np.ndarray or not x.flags.c_contiguous:
         return None
     zeros = _ZEROS.get(x.dtype)
     if zeros is None or zeros.size < x.size:
@@ -80,11 +81,11 @@ class ReLU(Activation):
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
         zeros = zeros_shaped_like(x)
-        return np.maximum(x, 0 if zeros is None else zeros)
+        return array_module(x).maximum(x, 0 if zeros is None else zeros)
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
         # float * float is a SIMD loop; float * bool casts element by element
-        return np.multiply(dout, self.mask.astype(dout.dtype))
+        return array_module(dout).multiply(dout, self.mask.astype(dout.dtype))
 
 
 class LeakyReLU(Activation):
@@ -106,10 +107,10 @@ class LeakyReLU(Activation):
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         self.mask = x > 0
-        return np.where(self.mask, x, x * x.dtype.type(self.alpha))
+        return array_module(x).where(self.mask, x, x * x.dtype.type(self.alpha))
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
-        return np.where(self.mask, dout, dout * dout.dtype.type(self.alpha))
+        return array_module(dout).where(self.mask, dout, dout * dout.dtype.type(self.alpha))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -121,11 +122,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     NumPy passes, which run as SIMD loops; ``scipy.special.expit``'s float32
     loop is scalar and slower.
     """
-    y = np.negative(x)
+    xp = array_module(x)
+    y = xp.negative(x)
     with np.errstate(over="ignore"):
-        np.exp(y, out=y)
+        xp.exp(y, out=y)
     y += 1
-    return np.reciprocal(y, out=y)
+    return xp.reciprocal(y, out=y)
 
 
 class Sigmoid(Activation):
@@ -155,12 +157,13 @@ class Tanh(Activation):
         self.out: np.ndarray | None = None
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.tanh(x)
+        self.out = array_module(x).tanh(x)
         return self.out
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = np.square(self.out)
-        np.subtract(1, dx, out=dx)
+        xp = array_module(dout)
+        dx = xp.square(self.out)
+        xp.subtract(1, dx, out=dx)
         dx *= dout
         return dx
 
@@ -168,7 +171,7 @@ class Tanh(Activation):
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along ``axis``, shifted by the maximum so exp never overflows."""
     e = x - x.max(axis=axis, keepdims=True)
-    np.exp(e, out=e)
+    array_module(e).exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
@@ -220,7 +223,7 @@ class Step(Activation):
         return {"low": self.low, "high": self.high}
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        return np.where(x > 0, x.dtype.type(self.high), x.dtype.type(self.low))
+        return array_module(x).where(x > 0, x.dtype.type(self.high), x.dtype.type(self.low))
 
     def _backward(self, dout: np.ndarray) -> np.ndarray:
         raise RuntimeError(

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layers.device import CPU, Device, array_module, device_of, get_device, is_array
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -76,7 +78,8 @@ class Parameter:
     which spares a fill and an addition per step.
 
     Args:
-        data: the initial values; a float32 or float64 array (copied).
+        data: the initial values; a float32 or float64 array (copied), NumPy
+            or on a device (see ``to``).
         name: a short label used in reports such as ``W`` or ``b``.
 
     >>> p = Parameter(np.zeros((2, 3), dtype=np.float32), name="W")
@@ -87,10 +90,10 @@ class Parameter:
     __slots__ = ("data", "_grad", "_grad_cleared", "name")
 
     def __init__(self, data: np.ndarray, name: str = "") -> None:
-        data = np.array(data, copy=True)
+        data = array_module(data).array(data, copy=True)
         as_float_dtype(data.dtype)
         self.data = data
-        self._grad = np.zeros_like(data)
+        self._grad = array_module(data).zeros_like(data)
         self._grad_cleared = False  # True: zero_grad() ran and the zeros are not written yet
         self.name = name
 
@@ -103,10 +106,11 @@ class Parameter:
 
     @grad.setter
     def grad(self, value: np.ndarray) -> None:
-        if not isinstance(value, np.ndarray) or value.shape != self.data.shape \
+        if type(value) is not type(self.data) or value.shape != self.data.shape \
                 or value.dtype != self.data.dtype:
             raise ValueError(f"grad must be an array of shape {self.data.shape} and dtype "
-                             f"{self.data.dtype}, got {getattr(value, 'shape', type(value).__name__)} "
+                             f"{self.data.dtype} on {self.device.name}, got "
+                             f"{getattr(value, 'shape', type(value).__name__)} "
                              f"{getattr(value, 'dtype', '')}".rstrip())
         self._grad, self._grad_cleared = value, False
 
@@ -132,6 +136,16 @@ class Parameter:
     @property
     def size(self) -> int:
         return self.data.size
+
+    @property
+    def device(self) -> Device:
+        return device_of(self.data)
+
+    def to(self, device: str | Device) -> "Parameter":
+        """Move data and grad to ``device`` ("cpu", "gpu", ...), in place of the old arrays."""
+        device = get_device(device)
+        self.data, self._grad = device.asarray(self.data), device.asarray(self._grad)
+        return self
 
     def zero_grad(self) -> None:
         self._grad_cleared = True
@@ -204,7 +218,7 @@ class Layer:
                     f"{self.describe()}: buffer {name!r} expected shape "
                     f"{current.shape}, got {value.shape}"
                 )
-            current[...] = value
+            current[...] = device_of(current).asarray(value)
 
     def zero_grad(self) -> None:
         for p in self.parameters():
@@ -216,6 +230,35 @@ class Layer:
 
     def eval(self) -> "Layer":
         return self.train(False)
+
+    def to(self, device: str | Device) -> "Layer":
+        """Move every parameter, buffer and cache to ``device`` ("cpu", "gpu", ...); returns ``self``.
+
+        Every array attribute moves (running statistics, a frozen dropout
+        mask, the caches of the last forward), and so do the layers this
+        one holds.  An optimizer built on the parameters moves its own state
+        on its next step.
+
+        Raises:
+            DeviceError: "gpu" without CuPy or a GPU; the message says what to install.
+        """
+        device = get_device(device)
+        for name, value in vars(self).items():
+            if isinstance(value, (Parameter, Layer)):
+                value.to(device)
+            elif is_array(value):
+                setattr(self, name, device.asarray(value))
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, Layer):
+                        item.to(device)
+        return self
+
+    @property
+    def device(self) -> Device:
+        """Where the parameters live (the CPU for a layer without parameters)."""
+        params = self.parameters()
+        return params[0].device if params else CPU
 
     def astype(self, dtype: Any) -> "Layer":
         """Convert every parameter and buffer to float32 or float64, in place."""
@@ -259,9 +302,9 @@ class Layer:
     def _check_dout(self, dout: np.ndarray, expected_shape: tuple[int, ...],
                     dtype: np.dtype | None = None) -> None:
         """Refuse a ``dout`` that is not an array of the last output's shape (and ``dtype``)."""
-        if not isinstance(dout, np.ndarray):
+        if not is_array(dout):
             raise TypeError(
-                f"{self.describe()}: expected dout as a NumPy array, got {type(dout).__name__}"
+                f"{self.describe()}: expected dout as a NumPy (or CuPy) array, got {type(dout).__name__}"
             )
         if dout.shape != tuple(expected_shape):
             raise ValueError(
@@ -276,10 +319,10 @@ class Layer:
 
 
 def check_array(layer: Layer, x: Any, what: str = "input") -> np.ndarray:
-    """Ensure ``x`` is a float32/float64 NumPy array, naming ``layer`` if not."""
-    if not isinstance(x, np.ndarray):
+    """Ensure ``x`` is a float32/float64 array (NumPy, or CuPy on a GPU), naming ``layer`` if not."""
+    if not is_array(x):
         raise TypeError(
-            f"{layer.describe()}: expected {what} as a NumPy array, got {type(x).__name__}"
+            f"{layer.describe()}: expected {what} as a NumPy (or CuPy) array, got {type(x).__name__}"
         )
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(
@@ -287,6 +330,16 @@ def check_array(layer: Layer, x: Any, what: str = "input") -> np.ndarray:
             f"convert it first, e.g. x.astype(np.float32)"
         )
     return x
+
+
+def check_device_matches(layer: Layer, x: Any, like: Any) -> None:
+    """Refuse an input on another device than the layer's parameters (``like``)."""
+    if type(x) is not type(like):
+        raise TypeError(
+            f"{layer.describe()}: the input is on {device_of(x).name} but the layer's parameters "
+            f"are on {device_of(like).name}; move the model with model.to(\"{device_of(x).name}\") "
+            f"or the input with layers.device.get_device(\"{device_of(like).name}\").asarray(x)"
+        )
 
 
 def check_dtype_matches(layer: Layer, x: np.ndarray, dtype: np.dtype) -> None:

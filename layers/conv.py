@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from layers.base import (Init, Layer, Parameter, as_float_dtype, check_array, check_dtype_matches,
-                         check_positive_int, init_std, make_rng)
+from layers.base import (Init, Layer, Parameter, as_float_dtype, check_array, check_device_matches,
+                         check_dtype_matches, check_positive_int, init_std, make_rng)
+from layers.device import array_module, is_array, sliding_window_view
 
 Pair = tuple[int, int]
 
@@ -76,21 +76,23 @@ def pad_images(x: np.ndarray, pad: Pair, value: float = 0.0) -> np.ndarray:
     """``x`` padded on H and W by ``pad`` with ``value``; ``x`` itself when ``pad`` is 0."""
     if pad == (0, 0):
         return x
-    return np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])), constant_values=value)
+    return array_module(x).pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])),
+                               constant_values=value)
 
 
-def offset_view(xp: np.ndarray, i: int, j: int, stride: Pair, out_hw: Pair) -> np.ndarray:
+def offset_view(padded: np.ndarray, i: int, j: int, stride: Pair, out_hw: Pair) -> np.ndarray:
     """The ``(N, C, OH, OW)`` view of the pixels at offset ``(i, j)`` of every window."""
     (sh, sw), (oh, ow) = stride, out_hw
-    return xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+    return padded[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
 
 
-def crop(xp: np.ndarray, pad: Pair) -> np.ndarray:
-    """Undo ``pad_images``: a contiguous copy of the interior (``xp`` itself when unpadded)."""
+def crop(padded: np.ndarray, pad: Pair) -> np.ndarray:
+    """Undo ``pad_images``: a contiguous copy of the interior (``padded`` itself when unpadded)."""
     if pad == (0, 0):
-        return xp
+        return padded
     ph, pw = pad
-    return np.ascontiguousarray(xp[:, :, ph:xp.shape[2] - ph, pw:xp.shape[3] - pw])
+    return array_module(padded).ascontiguousarray(
+        padded[:, :, ph:padded.shape[2] - ph, pw:padded.shape[3] - pw])
 
 
 # -- im2col / col2im ------------------------------------------------------------
@@ -124,8 +126,8 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: Any = 1, pad: Any = 0, *,
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"im2col: expected x as a NumPy array, got {type(x).__name__}")
+    if not is_array(x):
+        raise TypeError(f"im2col: expected x as a NumPy (or CuPy) array, got {type(x).__name__}")
     kernel, stride, pad, (oh, ow) = _geometry("im2col", x.shape, kh, kw, stride, pad)
     n, c = x.shape[:2]
     windows = sliding_window_view(pad_images(x, pad), kernel, axis=(2, 3))
@@ -149,8 +151,8 @@ def col2im(col: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: 
            [2., 4., 2.],
            [1., 2., 1.]])
     """
-    if not isinstance(col, np.ndarray):
-        raise TypeError(f"col2im: expected col as a NumPy array, got {type(col).__name__}")
+    if not is_array(col):
+        raise TypeError(f"col2im: expected col as a NumPy (or CuPy) array, got {type(col).__name__}")
     x_shape = tuple(int(s) for s in x_shape)
     kernel, stride, pad, (oh, ow) = _geometry("col2im", x_shape, kh, kw, stride, pad)
     n, c, h, w = x_shape
@@ -164,7 +166,7 @@ def col2im(col: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: 
             f"col2im: for images {x_shape} and a {kernel[0]}x{kernel[1]} window expected col of "
             f"shape ({n * oh * ow}, {k}) or ({n}, {k}, {oh * ow}), got {col.shape}"
         )
-    dxp = np.zeros((n, c, h + 2 * pad[0], w + 2 * pad[1]), dtype=col.dtype)
+    dxp = array_module(col).zeros((n, c, h + 2 * pad[0], w + 2 * pad[1]), dtype=col.dtype)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             offset_view(dxp, i, j, stride, (oh, ow))[...] += cols[:, :, i, j]
@@ -254,8 +256,10 @@ class Convolution(Layer):
         check_array(self, x)
         out_shape = self.output_shape(x.shape)
         check_dtype_matches(self, x, self.dtype)
+        check_device_matches(self, x, self.W.data)
+        xp = array_module(x)
         col = im2col(x, *self.kernel_size, self.stride, self.pad, per_sample=True)
-        out = np.matmul(self.W.data.reshape(self.out_channels, -1), col)  # (N, OC, OH*OW)
+        out = xp.matmul(self.W.data.reshape(self.out_channels, -1), col)  # (N, OC, OH*OW)
         out += self.b.data[:, None]
         self.col, self.x_shape, self.out_shape = col, x.shape, out_shape
         return out.reshape(out_shape)
@@ -268,8 +272,9 @@ class Convolution(Layer):
         d3 = dout.reshape(n, oc, oh * ow)
         self.b.grad += d3.sum(axis=(0, 2))
         # dW = sum over samples of dout_n @ col_n.T: N small BLAS products, then one sum.
-        self.W.grad += np.matmul(d3, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
+        xp = array_module(dout)
+        self.W.grad += xp.matmul(d3, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
         if not input_grad:
             return None
-        dcol = np.matmul(self.W.data.reshape(self.out_channels, -1).T, d3)  # (N, C*kh*kw, OH*OW)
+        dcol = xp.matmul(self.W.data.reshape(self.out_channels, -1).T, d3)  # (N, C*kh*kw, OH*OW)
         return col2im(dcol, self.x_shape, *self.kernel_size, self.stride, self.pad)

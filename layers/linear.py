@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from layers.base import (Init, Layer, Parameter, as_float_dtype, check_array, check_dtype_matches,
-                         check_positive_int, init_std, make_rng)
+from layers.base import (Init, Layer, Parameter, as_float_dtype, check_array, check_device_matches,
+                         check_dtype_matches, check_positive_int, init_std, make_rng)
+from layers.device import array_module, sum_over
 
 class Affine(Layer):
     """Fully connected layer: ``out = x @ W + b``.
@@ -70,7 +71,7 @@ class Affine(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         # The common case, a (N, in_features) array of the right dtype, passes one
         # test; anything else gets the full checks and their messages.
-        if (type(x) is not np.ndarray or x.dtype != self.dtype or x.ndim != 2
+        if (type(x) is not type(self.W.data) or x.dtype != self.dtype or x.ndim != 2
                 or x.shape[1] != self.in_features):
             x2 = self._flatten_input(x)
         else:
@@ -88,29 +89,31 @@ class Affine(Layer):
                 f"or (N, ...) with {self.in_features} values per sample, got {x.shape}"
             )
         check_dtype_matches(self, x, self.dtype)
+        check_device_matches(self, x, self.W.data)
         return x.reshape(x.shape[0], self.in_features)
 
     def _scratch(self) -> np.ndarray:
         """An (in, out) array reused across backward passes for x.T @ dout."""
-        if self._dW is None or self._dW.dtype != self.W.data.dtype:
-            self._dW = np.empty_like(self.W.data)
+        if self._dW is None or self._dW.dtype != self.W.data.dtype or type(self._dW) is not type(self.W.data):
+            self._dW = array_module(self.W.data).empty_like(self.W.data)
         return self._dW
 
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self.x is None:
             raise self._missing_forward()
-        if (type(dout) is not np.ndarray or dout.dtype != self.dtype
+        if (type(dout) is not type(self.W.data) or dout.dtype != self.dtype
                 or dout.shape != (self.x.shape[0], self.out_features)):
             self._check_dout(dout, (self.x.shape[0], self.out_features), self.dtype)
+        xp = array_module(dout)
         dx = (dout @ self.W.data.T).reshape(self.x_shape) if input_grad else None
         grad_w = self.W.grad_to_overwrite()
         if grad_w is not None:  # right after zero_grad(): no temporary, no addition
-            np.matmul(self.x.T, dout, out=grad_w)
+            xp.matmul(self.x.T, dout, out=grad_w)
         else:
-            self.W.grad += np.matmul(self.x.T, dout, out=self._scratch())
+            self.W.grad += xp.matmul(self.x.T, dout, out=self._scratch())
         grad_b = self.b.grad_to_overwrite()
         if grad_b is not None:
-            np.add.reduce(dout, axis=0, out=grad_b)
+            sum_over(dout, axis=0, out=grad_b)
         else:
-            self.b.grad += np.add.reduce(dout, axis=0)
+            self.b.grad += sum_over(dout, axis=0)
         return dx

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from layers.base import (Layer, Parameter, as_float_dtype, check_array, check_dtype_matches,
-                         check_positive_int)
+from layers.base import (Layer, Parameter, as_float_dtype, check_array, check_device_matches,
+                         check_dtype_matches, check_positive_int)
+from layers.device import array_module
 
 
 class BatchNorm(Layer):
@@ -95,6 +96,8 @@ class BatchNorm(Layer):
         check_array(self, x)
         self._check_shape(x.shape)
         check_dtype_matches(self, x, self.dtype)
+        check_device_matches(self, x, self.gamma.data)
+        xp = array_module(x)
         axes, shape = self._axes(x.ndim)
         dt = self.dtype.type
         if self.training:
@@ -107,7 +110,7 @@ class BatchNorm(Layer):
                 )
             mean = x.mean(axis=axes)
             xc = x - mean.reshape(shape)
-            var = np.square(xc).mean(axis=axes)
+            var = xp.square(xc).mean(axis=axes)
             keep, blend = dt(self.momentum), dt(1 - self.momentum)
             self.running_mean *= keep
             self.running_mean += blend * mean
@@ -116,7 +119,7 @@ class BatchNorm(Layer):
         else:
             xc = x - self.running_mean.reshape(shape)
             var = self.running_var
-        inv_std = 1 / np.sqrt(var + dt(self.eps))
+        inv_std = 1 / xp.sqrt(var + dt(self.eps))
         xc *= inv_std.reshape(shape)  # xc is our own array: it becomes xhat
         self.xhat, self.inv_std, self.used_batch_stats = xc, inv_std.reshape(shape), self.training
         out = xc * self.gamma.data.reshape(shape)
@@ -142,7 +145,7 @@ class BatchNorm(Layer):
         n = dout.size // self.num_features
         dt = self.dtype.type
         dx = self.xhat * (dgamma * dt(1 / n)).reshape(shape)
-        np.subtract(dout, dx, out=dx)
+        array_module(dx).subtract(dout, dx, out=dx)
         dx -= (dbeta * dt(1 / n)).reshape(shape)
         dx *= scale
         return dx

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from layers.base import Layer, check_array
+from layers.device import array_module
 from layers.conv import Pair, as_pair, compact, crop, offset_view, output_hw, pad_images, show
 
 
@@ -99,34 +100,36 @@ class MaxPooling(Pooling):
                  stride: int | Pair | list[int] | None = None,
                  pad: int | Pair | list[int] = 0) -> None:
         super().__init__(pool_size, stride, pad)
-        self.xp: np.ndarray | None = None   # the (padded) input of the last forward
+        self.padded: np.ndarray | None = None  # the (padded) input of the last forward
         self.out: np.ndarray | None = None  # its window maxima
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out_hw = self._start_forward(x)
-        xp = pad_images(x, self.pad, -np.inf)
+        xp = array_module(x)
+        padded = pad_images(x, self.pad, -np.inf)
         out = None
         for i, j in self.offsets():
-            view = offset_view(xp, i, j, self.stride, out_hw)
+            view = offset_view(padded, i, j, self.stride, out_hw)
             if out is None:
                 out = view.copy()
             else:
-                np.maximum(out, view, out=out)
-        self.xp, self.out = xp, out
+                xp.maximum(out, view, out=out)
+        self.padded, self.out = padded, out
         return out
 
     def backward(self, dout: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         self._start_backward(dout)
         if not input_grad:
             return None
-        dxp = np.zeros(self.xp.shape, dtype=dout.dtype)
+        xp = array_module(dout)
+        dxp = xp.zeros(self.padded.shape, dtype=dout.dtype)
         # Scan the offsets in row-major order; a window's gradient goes to the
         # first offset holding its maximum, then the window is no longer open.
-        first = np.empty(self.out.shape, dtype=bool)
+        first = xp.empty(self.out.shape, dtype=bool)
         still_open: np.ndarray | None = None
         offsets = self.offsets()
         for k, (i, j) in enumerate(offsets):
-            np.equal(offset_view(self.xp, i, j, self.stride, self.out_hw), self.out, out=first)
+            xp.equal(offset_view(self.padded, i, j, self.stride, self.out_hw), self.out, out=first)
             if still_open is None:
                 still_open = ~first
             else:
@@ -137,7 +140,7 @@ class MaxPooling(Pooling):
             if self.overlapping:
                 target += dout * first
             else:
-                np.multiply(dout, first, out=target)
+                xp.multiply(dout, first, out=target)
         return crop(dxp, self.pad)
 
 
@@ -159,10 +162,10 @@ class AvgPooling(Pooling):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out_hw = self._start_forward(x)
-        xp = pad_images(x, self.pad)
+        padded = pad_images(x, self.pad)
         out = None
         for i, j in self.offsets():
-            view = offset_view(xp, i, j, self.stride, out_hw)
+            view = offset_view(padded, i, j, self.stride, out_hw)
             if out is None:
                 out = view.copy()
             else:
@@ -176,7 +179,8 @@ class AvgPooling(Pooling):
             return None
         share = dout * dout.dtype.type(1.0 / (self.pool_size[0] * self.pool_size[1]))
         n, c, h, w = self.x_shape
-        dxp = np.zeros((n, c, h + 2 * self.pad[0], w + 2 * self.pad[1]), dtype=dout.dtype)
+        dxp = array_module(dout).zeros((n, c, h + 2 * self.pad[0], w + 2 * self.pad[1]),
+                                       dtype=dout.dtype)
         for i, j in self.offsets():
             target = offset_view(dxp, i, j, self.stride, self.out_hw)
             if self.overlapping:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from layers.base import Layer, check_array, make_rng
+from layers.device import device_of, is_array
 
 
 class Dropout(Layer):
@@ -70,9 +71,9 @@ class Dropout(Layer):
                 raise RuntimeError(f"{self.describe()}: freeze_mask() has no mask to keep yet; "
                                    "run a train-mode forward first or pass keep=")
             keep = self.mask != 0
-        elif not isinstance(keep, np.ndarray) or keep.dtype != np.bool_:
+        elif not is_array(keep) or keep.dtype != np.bool_:
             raise TypeError(f"{self.describe()}: freeze_mask expected keep as a boolean NumPy "
-                            f"array, got {getattr(keep, 'dtype', type(keep).__name__)}")
+                            f"(or CuPy) array, got {getattr(keep, 'dtype', type(keep).__name__)}")
         self.frozen_keep = keep.copy()
         return self
 
@@ -97,9 +98,11 @@ class Dropout(Layer):
                 raise ValueError(f"{self.describe()}: the frozen mask has shape "
                                  f"{self.frozen_keep.shape}, got input of shape {x.shape}; "
                                  "call unfreeze_mask() to draw masks again")
-            keep = self.frozen_keep
+            keep = self.frozen_keep = device_of(x).asarray(self.frozen_keep)
         else:
-            keep = self.rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(self.p)
+            # Drawn on the CPU from the layer's own generator, then moved: the same
+            # seed gives the same masks on every device.
+            keep = device_of(x).asarray(self.rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(self.p))
         self.mask = keep * x.dtype.type(1 / (1 - self.p))  # bool * scalar keeps x's dtype
         return x * self.mask
 

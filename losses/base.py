@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from layers.base import FLOAT_DTYPES
+from layers.device import array_module, device_of, is_array, max_over
 
 
 class Loss:
@@ -44,8 +45,9 @@ class Loss:
 
     def _check_scores(self, scores: Any, ndim: tuple[int, ...] = (2,)) -> np.ndarray:
         name = type(self).__name__
-        if not isinstance(scores, np.ndarray):
-            raise TypeError(f"{name}: expected scores as a NumPy array, got {type(scores).__name__}")
+        if not is_array(scores):
+            raise TypeError(f"{name}: expected scores as a NumPy (or CuPy) array, "
+                            f"got {type(scores).__name__}")
         if scores.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name}: expected float32 or float64 scores, got {scores.dtype}")
         if scores.ndim not in ndim or scores.shape[0] == 0:
@@ -54,27 +56,35 @@ class Loss:
         return scores
 
 
+def as_targets(targets: Any, scores: Any) -> Any:
+    """``targets`` as an array on the device of ``scores`` (moved there if needed)."""
+    t = targets if is_array(targets) else np.asarray(targets)
+    return device_of(scores).asarray(t)
+
+
 def class_targets(loss: Loss, targets: Any, n: int, num_classes: int,
-                  dtype: np.dtype) -> tuple[np.ndarray | None, np.ndarray | None]:
+                  dtype: np.dtype, scores: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Split ``targets`` into integer labels ``(N,)`` or a distribution ``(N, C)``.
 
-    Returns ``(labels, None)`` or ``(None, probabilities)``; probabilities are
-    one-hot rows or any rows of non-negative numbers summing to 1.
+    Returns ``(labels, None)`` or ``(None, probabilities)``, on the device of
+    ``scores``; probabilities are one-hot rows or any rows of non-negative
+    numbers summing to 1.
     """
     name = type(loss).__name__
-    t = targets if isinstance(targets, np.ndarray) else np.asarray(targets)
+    t = as_targets(targets, scores)
+    xp = array_module(t)
     if t.ndim == 1:
         if t.shape[0] != n:
             raise ValueError(f"{name}: expected {n} targets for {n} scores, got {t.shape[0]}")
         kind = t.dtype.kind
         if kind not in "iu":
-            if not (kind == "f" and np.all(np.mod(t, 1) == 0)):
+            if not (kind == "f" and bool(xp.all(xp.mod(t, 1) == 0))):
                 raise TypeError(f"{name}: expected integer class labels of shape ({n},), got {t.dtype}")
             t = t.astype(np.int64)
             kind = "i"
         # One reduction checks both ends: seen as unsigned, a negative label is huge.
         unsigned = t.view(f"u{t.dtype.itemsize}") if kind == "i" else t
-        if t.size and np.maximum.reduce(unsigned) >= num_classes:
+        if t.size and bool(max_over(unsigned, axis=None) >= num_classes):
             bad = t[(t < 0) | (t >= num_classes)][0]
             raise ValueError(f"{name}: expected labels in [0, {num_classes}) for {num_classes} "
                              f"classes, got {bad}")
@@ -85,7 +95,7 @@ def class_targets(loss: Loss, targets: Any, n: int, num_classes: int,
         if t.shape[1] != num_classes:
             raise ValueError(f"{name}: expected one-hot targets of shape ({n}, {num_classes}), "
                              f"got rows of width {t.shape[1]} (shape {t.shape})")
-        if np.any(t < 0) or not np.allclose(t.sum(axis=1), 1.0, atol=1e-4):
+        if bool(xp.any(t < 0)) or not bool(xp.allclose(t.sum(axis=1), 1.0, atol=1e-4)):
             raise ValueError(f"{name}: expected one-hot (or probability) rows that are non-negative "
                              "and sum to 1")
         return None, t.astype(dtype, copy=False)

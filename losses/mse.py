@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from losses.base import Loss, class_targets
+from layers.device import array_module
+from losses.base import Loss, as_targets, class_targets
 
 
 class MeanSquaredError(Loss):
@@ -28,17 +29,18 @@ class MeanSquaredError(Loss):
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         scores = self._check_scores(scores, ndim=(1, 2))
-        t = np.asarray(targets)
+        xp = array_module(scores)
+        t = as_targets(targets, scores)
         if scores.ndim == 2 and t.ndim == 1:
-            labels, _ = class_targets(self, t, scores.shape[0], scores.shape[1], scores.dtype)
-            t = np.zeros_like(scores)
-            t[np.arange(scores.shape[0]), labels] = 1
+            labels, _ = class_targets(self, t, scores.shape[0], scores.shape[1], scores.dtype, scores)
+            t = xp.zeros_like(scores)
+            t[xp.arange(scores.shape[0]), labels] = 1
         elif t.shape != scores.shape:
             raise ValueError(f"MeanSquaredError: expected targets of shape {scores.shape} "
                              f"(the scores' shape), got {t.shape}")
         self.diff = scores - t.astype(scores.dtype, copy=False)
         self.scores_shape = scores.shape
-        return float(0.5 * np.sum(np.square(self.diff), dtype=np.float64) / scores.shape[0])
+        return float(0.5 * xp.sum(xp.square(self.diff), dtype=np.float64) / scores.shape[0])
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         scale = self._check_backward(dout)

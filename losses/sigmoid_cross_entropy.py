@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from layers.activations import sigmoid
-from losses.base import Loss
+from layers.device import array_module
+from losses.base import Loss, as_targets
 
 
 class SigmoidWithLoss(Loss):
@@ -30,23 +31,24 @@ class SigmoidWithLoss(Loss):
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         scores = self._check_scores(scores, ndim=(1, 2))
-        t = np.asarray(targets)
+        xp = array_module(scores)
+        t = as_targets(targets, scores)
         if t.shape != scores.shape:
             if scores.ndim == 2 and scores.shape[1] == 1 and t.shape == scores.shape[:1]:
                 t = t.reshape(scores.shape)
             else:
                 raise ValueError(f"SigmoidWithLoss: expected targets of shape {scores.shape} "
                                  f"(the scores' shape), got {t.shape}")
-        if t.dtype == np.bool_ or not (np.issubdtype(t.dtype, np.number)):
+        if t.dtype == np.bool_ or not np.issubdtype(t.dtype, np.number):
             t = t.astype(scores.dtype)
         if t.size and (t.min() < 0 or t.max() > 1):
             raise ValueError("SigmoidWithLoss: expected targets in [0, 1] (0/1 labels or "
                              f"probabilities), got values from {t.min()} to {t.max()}")
         t = t.astype(scores.dtype, copy=False)
-        loss = np.maximum(scores, 0) - scores * t + np.log1p(np.exp(-np.abs(scores)))
+        loss = xp.maximum(scores, 0) - scores * t + xp.log1p(xp.exp(-xp.abs(scores)))
         self.probs, self.targets = sigmoid(scores), t
         self.scores_shape = scores.shape
-        return float(np.mean(loss, dtype=np.float64))
+        return float(xp.mean(loss, dtype=np.float64))
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         scale = self._check_backward(dout)

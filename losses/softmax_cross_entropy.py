@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from layers.device import array_module, max_over, sum_over
 from losses.base import Loss, class_targets
 
 
@@ -47,25 +48,25 @@ class SoftmaxWithLoss(Loss):
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         scores = self._check_scores(scores)
         n, c = scores.shape
-        labels, onehot = class_targets(self, targets, n, c, scores.dtype)
+        labels, onehot = class_targets(self, targets, n, c, scores.dtype, scores)
+        xp = array_module(scores)
         # The work runs on the transposed (C, N) copy: NumPy reduces down the
         # columns of (C, N) with SIMD, but each short row of (N, C), such as
         # the row maximum over 10 classes, with a loop of its own.
-        z = np.ascontiguousarray(scores.T)
-        z -= np.maximum.reduce(z, axis=0)  # the ufunc itself: .max() adds a Python wrapper
-        if len(self._rows) != n:
-            self._rows = np.arange(n)
+        z = xp.ascontiguousarray(scores.T)
+        z -= max_over(z, axis=0)
+        if len(self._rows) != n or type(self._rows) is not type(z):
+            self._rows = xp.arange(n)
         target_index = None
         if labels is not None:
-            target_index = np.multiply(labels, n, dtype=np.intp)  # uint8 labels * n would wrap
+            target_index = xp.multiply(labels, n, dtype=np.intp)  # uint8 labels * n would wrap
             target_index += self._rows
             z_target = z.reshape(-1).take(target_index)
         else:
-            z_target = np.einsum("nc,cn->n", onehot, z)
-        np.exp(z, out=z)
-        col_sum = np.add.reduce(z, axis=0)
-        # np.add.reduce, not np.mean: the same sum without mean's Python-level wrapper.
-        loss = float(np.add.reduce(np.log(col_sum) - z_target, dtype=np.float64)) / n
+            z_target = xp.einsum("nc,cn->n", onehot, z)
+        xp.exp(z, out=z)
+        col_sum = sum_over(z, axis=0)
+        loss = float(sum_over(xp.log(col_sum) - z_target, axis=None, dtype=np.float64)) / n
         z /= col_sum  # z now holds softmax(scores).T
         self._probs_t, self.labels, self.onehot = z, labels, onehot
         self._target_index = target_index

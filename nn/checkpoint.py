@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from layers import Layer
+from layers.device import to_numpy
 
 FORMAT = "nn-from-scratch checkpoint"
 VERSION = 1
@@ -86,10 +87,10 @@ def save_model(model: Layer, path: str | os.PathLike, *, optimizer: Any = None,
     arrays: dict[str, np.ndarray] = {}
     params = model.named_parameters()
     buffers = model.buffers()
-    for name, p in params:
-        arrays[f"param/{name}"] = p.data
+    for name, p in params:  # always as NumPy: a checkpoint loads onto any device
+        arrays[f"param/{name}"] = to_numpy(p.data)
     for name, value in buffers.items():
-        arrays[f"buffer/{name}"] = value
+        arrays[f"buffer/{name}"] = to_numpy(value)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -151,17 +152,18 @@ def _load_arrays(model: Layer, archive: Any, header: dict[str, Any], path: Path)
         values[name] = value
     buffers = {n: archive[f"buffer/{n}"] for n in header["buffers"]}
     for name, p in model.named_parameters():
-        p.data[...] = values[name]
+        p.data[...] = p.device.asarray(values[name])
         p.zero_grad()
     if buffers:
         model.load_buffers(buffers)
 
 
-def load_model(path: str | os.PathLike) -> Layer:
-    """Rebuild the model saved at ``path``, with its weights, buffers and mode.
+def load_model(path: str | os.PathLike, device: str = "cpu") -> Layer:
+    """Rebuild the model saved at ``path``, with its weights, buffers and mode, on ``device``.
 
     Args:
-        path: a file written by ``model.save(path)``.
+        path: a file written by ``model.save(path)`` (on any device).
+        device: where the model lives: "cpu" (default) or "gpu".
 
     Raises:
         CheckpointError: the file is not ours, is damaged, or does not match.
@@ -179,7 +181,7 @@ def load_model(path: str | os.PathLike) -> Layer:
             raise CheckpointError(f"{path}: cannot rebuild the architecture: {exc}") from None
         _load_arrays(model, archive, header, Path(path))
         model.train(header.get("training", False))
-    return model
+    return model.to(device)
 
 
 def load_weights(model: Layer, path: str | os.PathLike, optimizer: Any = None) -> Layer:

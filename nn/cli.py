@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 import datasets
 import optimizers
+from layers.device import DeviceError
 from losses import SoftmaxWithLoss
 from nn.checkpoint import CheckpointError, load_model
 from nn.models import ACTIVATIONS, mlp, simple_convnet
@@ -77,6 +78,9 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int, default=None,
                         help="BLAS threads (default: the BLAS library's own choice, usually "
                              "every core; 1 is often faster for small networks on a busy machine)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where the model runs: cpu (default) or gpu (needs CuPy and an NVIDIA "
+                             "GPU; pays for large batches and convnets, not for small MLPs)")
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -162,10 +166,12 @@ def _load(args: argparse.Namespace, flatten: bool, dtype: Any = np.float32) -> A
 
 
 def _build(args: argparse.Namespace) -> Sequential:
+    device = getattr(args, "device", "cpu")
     if args.model == "convnet":
-        return simple_convnet(seed=args.seed, dtype=args.dtype)
+        return simple_convnet(seed=args.seed, dtype=args.dtype, device=device)
     return mlp(784, args.hidden, 10, activation_name=args.activation, init=args.init,
-               batchnorm=args.batchnorm, dropout=args.dropout, seed=args.seed, dtype=args.dtype)
+               batchnorm=args.batchnorm, dropout=args.dropout, seed=args.seed, dtype=args.dtype,
+               device=device)
 
 
 def _optimizer(args: argparse.Namespace, model: Sequential) -> Any:
@@ -235,20 +241,20 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _load_checkpoint(path: str) -> Sequential:
+def _load_checkpoint(path: str, device: str = "cpu") -> Sequential:
     try:
-        return load_model(path)
+        return load_model(path, device=device)
     except (CheckpointError, FileNotFoundError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(1) from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = _load_checkpoint(args.checkpoint)
+    model = _load_checkpoint(args.checkpoint, args.device)
     dtype = model.parameters()[0].dtype if model.parameters() else np.float32
     _, (x_test, t_test) = _load(args, flatten=model.input_shape() is not None, dtype=dtype)
     test_loss, test_acc = evaluate(model, SoftmaxWithLoss(), x_test, t_test)
-    predicted = model.predict(x_test)
+    predicted = model.predict(x_test, to_numpy=True)
     print(f"{args.dataset} test set: {len(x_test):,} samples")
     print(f"accuracy {100 * test_acc:.2f}%  loss {test_loss:.4f}")
     per_class = "  ".join(f"{c}:{100 * np.mean(predicted[t_test == c] == c):.1f}%"
@@ -268,12 +274,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     threads = getattr(args, "threads", None)
-    with threadpool_limits(limits=threads, user_api="blas"):
-        if args.command == "train":
-            return cmd_train(args, parser)
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-        return cmd_summary(args)
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            if args.command == "train":
+                return cmd_train(args, parser)
+            if args.command == "evaluate":
+                return cmd_evaluate(args)
+            return cmd_summary(args)
+    except DeviceError as exc:  # --device gpu without CuPy or a GPU: say what to install
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":

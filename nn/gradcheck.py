@@ -17,6 +17,7 @@ import numpy as np
 
 from layers import Layer
 from losses import Loss
+from layers.device import device_of, is_array, to_numpy
 from nn.inputs import as_input
 
 
@@ -42,20 +43,20 @@ def numerical_gradient(
         indices: flat indices to differentiate; the others are left 0.
 
     Returns:
-        an array of ``x``'s shape and dtype.
+        a NumPy array of ``x``'s shape and dtype (``x`` may live on a device).
 
     >>> x = np.array([3.0, 4.0])
     >>> numerical_gradient(lambda v: float(np.sum(v ** 2)), x)
     array([6., 8.])
     """
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"numerical_gradient: expected a float NumPy array, got "
+    if not is_array(x) or not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"numerical_gradient: expected a float NumPy (or CuPy) array, got "
                         f"{type(x).__name__} {getattr(x, 'dtype', '')}".rstrip())
     if not x.flags.writeable:
         raise ValueError("numerical_gradient: x must be writable (it is perturbed in place)")
     if not h > 0:
         raise ValueError(f"numerical_gradient: h must be positive, got {h}")
-    grad = np.zeros_like(x)
+    grad = np.zeros(x.shape, dtype=x.dtype)  # on the host: each entry is one Python float
     # A flat view reaches every element by one integer; a non-contiguous array
     # is walked by multi-indices instead, as reshape would copy it.
     flat_x = x.reshape(-1) if x.flags.c_contiguous else None
@@ -203,22 +204,24 @@ def gradcheck(
     if max_coords is not None and max_coords <= 0:
         raise ValueError(f"max_coords must be positive or None, got {max_coords}")
     rng = np.random.default_rng(seed)
-    # A copy in any case: the numerical gradient perturbs it in place.
-    x64 = np.array(as_input(x, np.float64, "gradcheck: input"), copy=True)
+    x64 = as_input(x, np.float64, "gradcheck: input")
+    # A copy in any case, on the device of the target: the numerical gradient perturbs it.
+    device = target.device if isinstance(target, Layer) else device_of(x64)
+    x64 = device.xp.array(device.asarray(x64), copy=True)
 
     if isinstance(target, Loss):
         loss_fn = copy.deepcopy(target)
         c = float(rng.uniform(0.5, 2.0))
         f = lambda: c * loss_fn.forward(x64, targets)
         f()
-        backprop = {"scores": loss_fn.backward(c)}
+        backprop = {"scores": to_numpy(loss_fn.backward(c)).copy()}
         arrays = {"scores": x64}
     elif isinstance(target, Layer):
         model = copy.deepcopy(target).astype(np.float64)
         loss_fn = copy.deepcopy(loss) if loss is not None else None
         if loss_fn is None:
-            upstream = rng.standard_normal(model.forward(x64).shape)
-            f = lambda: float(np.sum(model.forward(x64) * upstream))
+            upstream = device.asarray(rng.standard_normal(model.forward(x64).shape))
+            f = lambda: float(device.xp.sum(model.forward(x64) * upstream))
             dout: Any = upstream
         else:
             f = lambda: loss_fn.forward(model.forward(x64), targets)
@@ -229,10 +232,10 @@ def gradcheck(
         else:
             loss_fn.forward(out, targets)
             dx = model.backward(loss_fn.backward(1.0))
-        backprop = {"x": np.array(dx)}
+        backprop = {"x": to_numpy(dx).copy()}
         arrays = {"x": x64}
         for name, p in model.named_parameters():
-            backprop[name] = p.grad.copy()
+            backprop[name] = to_numpy(p.grad).copy()
             arrays[name] = p.data
     else:
         raise TypeError(f"gradcheck: expected a Layer, Sequential or Loss, got {type(target).__name__}")

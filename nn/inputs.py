@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from layers import Layer
+from layers.device import array_module, is_array
 
 #: elements checked for NaN and infinity at a time: bounds the temporary mask.
 _CHUNK = 1 << 20
@@ -28,7 +29,10 @@ def model_dtype(model: Layer, default: Any = np.float32) -> np.dtype:
 
 
 def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
-    """``x`` as a finite NumPy array of ``dtype``, converted once (no copy when it already is).
+    """``x`` as a finite array of ``dtype``, converted once (no copy when it already is).
+
+    A NumPy array (or anything NumPy makes one of) stays on the CPU, a device
+    array (CuPy) on its device.
 
     Args:
         x: an array (or nested list) of bool, integer or float values.
@@ -44,7 +48,7 @@ def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
     dtype('float32')
     """
     dtype = np.dtype(dtype)
-    if not isinstance(x, np.ndarray):
+    if not is_array(x):
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as error:  # ragged lists, unconvertible objects
@@ -58,12 +62,13 @@ def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
     if x.dtype != dtype:
         with np.errstate(over="ignore"):  # values beyond the dtype's range are reported below
             x = x.astype(dtype)
+    xp = array_module(x)
     flat = x.reshape(-1)
     for start in range(0, flat.size, _CHUNK):
         part = flat[start:start + _CHUNK]
-        if not np.isfinite(part).all():
-            nan = int(np.count_nonzero(np.isnan(x)))
-            inf = int(np.count_nonzero(np.isinf(x)))
+        if not bool(xp.isfinite(part).all()):
+            nan = int(xp.count_nonzero(xp.isnan(x)))
+            inf = int(xp.count_nonzero(xp.isinf(x)))
             found = ", ".join(f"{count:,} {name}" for count, name in ((nan, "NaN"), (inf, "infinite"))
                               if count)
             raise ValueError(f"{what}: expected finite numbers, found {found} value"

@@ -24,7 +24,8 @@ def activation(name: str) -> Layer:
 
 def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features: int = 10, *,
         activation_name: str = "relu", init: Any = None, batchnorm: bool = False,
-        dropout: float = 0.0, seed: int | None = 0, dtype: Any = np.float32) -> Sequential:
+        dropout: float = 0.0, seed: int | None = 0, dtype: Any = np.float32,
+        device: str = "cpu") -> Sequential:
     """A multi-layer perceptron: Affine, activation, ..., Affine (scores, no softmax).
 
     Each hidden block is Affine → [BatchNorm] → activation → [Dropout], the
@@ -41,6 +42,7 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features
         dropout: drop probability of a Dropout after every hidden activation (0: none).
         seed: seeds the initial weights and the dropout masks.
         dtype: float32 or float64.
+        device: where the model lives: "cpu" (default) or "gpu" (needs CuPy).
 
     >>> mlp(784, [50], 10).summary().splitlines()[-1]
     'Total parameters: 39,760 (float32, 155.3 KiB)'
@@ -58,13 +60,16 @@ def mlp(in_features: int = 784, hidden: Sequence[int] = (256, 256), out_features
             model.append(activation(activation_name))
             if dropout:
                 model.append(layers.Dropout(dropout, rng=rng))
-    return Sequential(model)
+    return Sequential(model).to(device)
 
 
 def simple_convnet(input_shape: Sequence[int] = (1, 28, 28), filters: int = 30, kernel_size: int = 5,
                    hidden: int = 100, out_features: int = 10, *, seed: int | None = 0,
-                   dtype: Any = np.float32) -> Sequential:
-    """The textbook's SimpleConvNet: conv 30×5×5 → ReLU → 2×2 max-pool → Affine 100 → ReLU → Affine 10."""
+                   dtype: Any = np.float32, device: str = "cpu") -> Sequential:
+    """The textbook's SimpleConvNet: conv 30×5×5 → ReLU → 2×2 max-pool → Affine 100 → ReLU → Affine 10.
+
+    ``device`` is "cpu" (default) or "gpu" (needs CuPy).
+    """
     channels, height, width = input_shape
     rng = np.random.default_rng(seed)
     conv = layers.Convolution(channels, filters, kernel_size, init="he", rng=rng, dtype=dtype)
@@ -74,4 +79,4 @@ def simple_convnet(input_shape: Sequence[int] = (1, 28, 28), filters: int = 30, 
         conv, layers.ReLU(), layers.MaxPooling(2), layers.Flatten(),
         Affine(int(np.prod(pooled)), hidden, init="he", rng=rng, dtype=dtype), layers.ReLU(),
         Affine(hidden, out_features, init="he", rng=rng, dtype=dtype),
-    ])
+    ]).to(device)

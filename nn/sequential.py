@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from layers import Layer, Parameter
+from layers.device import to_numpy as host
 from nn.inputs import as_input, model_dtype
 
 
@@ -64,33 +65,40 @@ class Sequential(Layer):
             dout = self.layers[i].backward(dout, input_grad=input_grad or i > 0)
         return dout
 
-    def scores(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+    def scores(self, x: Any, batch_size: int = 1024, *, to_numpy: bool = False) -> np.ndarray:
         """The network's outputs for ``x`` (scores, before any softmax), in eval mode and in batches.
 
         ``x`` may hold any real numbers (bool, integers, float16/32/64, or a
         nested list): it is converted to the model's dtype once, so a float32
-        model gives float32 scores for float64 data.
+        model gives float32 scores for float64 data.  Each batch is moved to
+        the model's device; the scores stay there unless ``to_numpy=True``.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x = as_input(x, model_dtype(self), "input")
+        device = self.device
         was_training = self.training
         self.eval()
         try:
-            parts = [self.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+            parts = [self.forward(device.asarray(x[start:start + batch_size]))
+                     for start in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         if not parts:
-            return np.zeros(self.output_shape(x.shape), dtype=x.dtype)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            out = device.xp.zeros(self.output_shape(x.shape), dtype=x.dtype)
+        else:
+            out = parts[0] if len(parts) == 1 else device.xp.concatenate(parts)
+        return host(out) if to_numpy else out
 
-    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 1024, *, to_numpy: bool = False) -> np.ndarray:
         """Class indices for ``x``: the argmax of ``scores(x)`` (converted as ``scores`` says).
 
         For a single output column (a binary classifier on logits) the class
-        is 1 where the score is positive.
+        is 1 where the score is positive.  On the model's device unless
+        ``to_numpy=True``.
         """
-        return scores_to_classes(self.scores(x, batch_size))
+        classes = scores_to_classes(self.scores(x, batch_size))
+        return host(classes) if to_numpy else classes
 
     # -- parameters and modes ----------------------------------------------
     def parameters(self) -> list[Parameter]:

@@ -18,6 +18,7 @@ import numpy as np
 from datasets import minibatches, num_batches
 from layers import Layer
 from layers.base import make_rng
+from layers.device import CPU, array_module, is_array
 from losses import Loss
 from nn.history import History
 from nn.inputs import as_input, model_dtype
@@ -45,7 +46,7 @@ def count_correct(scores: np.ndarray, targets: np.ndarray) -> int:
         labels = targets.argmax(axis=1) if targets.ndim == 2 else targets
     else:  # binary targets may be probabilities: the class is the nearer of 0 and 1
         labels = targets.reshape(len(targets)) > 0.5
-    return int(np.count_nonzero(predicted == labels))
+    return int(array_module(predicted).count_nonzero(predicted == labels))
 
 
 def evaluate(model: Layer, loss: Loss, x: Any, t: Any,
@@ -63,12 +64,15 @@ def evaluate(model: Layer, loss: Loss, x: Any, t: Any,
 def _evaluate(model: Layer, loss: Loss, x: np.ndarray, t: np.ndarray,
               batch_size: int) -> tuple[float, float]:
     """``evaluate`` on data already checked and converted."""
+    device = model.device
     was_training = model.training
     model.eval()
     try:
         loss_sum, correct = 0.0, 0
         for start in range(0, len(x), batch_size):
             xb, tb = x[start:start + batch_size], t[start:start + batch_size]
+            if device is not CPU:
+                xb, tb = device.asarray(xb), device.asarray(tb)
             scores = model.forward(xb)
             loss_sum += loss.forward(scores, tb) * len(xb)
             correct += count_correct(scores, tb)
@@ -265,11 +269,14 @@ class Trainer:
                      history) -> tuple[float, int, int]:
         model, loss, optimizer = self.model, self.loss, self.optimizer
         model.train()
+        device = model.device  # batches are gathered on the data's device, then moved here
         loss_sum, correct, seen = 0.0, 0, 0
         for i, (xb, tb) in enumerate(minibatches(x, t, batch_size, rng=rng, shuffle=shuffle,
                                                  drop_last=drop_last,
                                                  out=self._batch_buffers(x, t, batch_size, shuffle)),
                                      start=1):
+            if device is not CPU:
+                xb, tb = device.asarray(xb), device.asarray(tb)
             scores = model.forward(xb)
             value = loss.forward(scores, tb)
             if not math.isfinite(value):
@@ -294,8 +301,10 @@ class Trainer:
 
         Gathering into the same memory each batch keeps it in cache and spares
         an allocation; each batch is consumed before the next overwrites it.
+        Data already on a device (CuPy arrays) is gathered there into new arrays.
         """
-        if not shuffle or batch_size is None or batch_size >= len(x):
+        if (not shuffle or batch_size is None or batch_size >= len(x)
+                or type(x) is not np.ndarray or type(t) is not np.ndarray):
             return None
         shapes = ((batch_size, *x.shape[1:]), (batch_size, *t.shape[1:]))
         buffers = self._buffers
@@ -313,7 +322,7 @@ class Trainer:
 def _data(model: Layer, x: Any, t: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     """``(x, t)`` checked, with ``x`` in the model's dtype (see ``nn.inputs.as_input``)."""
     x = as_input(x, model_dtype(model), f"{what} x")
-    t = np.asarray(t)
+    t = t if is_array(t) else np.asarray(t)
     if x.ndim == 0 or t.ndim == 0:
         raise ValueError(f"{what}: expected arrays with one sample per row, got x of shape "
                          f"{x.shape} and t of shape {t.shape}")

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.device import array_module
 from optimizers.base import Optimizer, add_scaled, positive
 
 __all__ = ["AdaGrad"]
@@ -52,13 +53,15 @@ class AdaGrad(Optimizer):
         return hyper
 
     def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        return {"sum": np.zeros_like(w)}
+        xp = array_module(w)
+        return {"sum": xp.zeros_like(w)}
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
                 h: SimpleNamespace, tmp: np.ndarray) -> None:
+        xp = array_module(w)
         total = state["sum"]
-        total += np.multiply(g, g, out=tmp)                # h <- h + g²
-        d = np.sqrt(total, out=tmp)                        # w <- w - lr g / (sqrt(h) + eps)
+        total += xp.multiply(g, g, out=tmp)                # h <- h + g²
+        d = xp.sqrt(total, out=tmp)                        # w <- w - lr g / (sqrt(h) + eps)
         d += h.eps
-        np.divide(g, d, out=d)
+        xp.divide(g, d, out=d)
         add_scaled(w, -h.lr, d, tmp)

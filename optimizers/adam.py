@@ -9,6 +9,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.device import array_module
 from optimizers.base import Optimizer, add_scaled, blend, fraction, positive
 
 __all__ = ["Adam", "AdamW"]
@@ -75,17 +76,19 @@ class Adam(Optimizer):
         return h
 
     def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        return {"exp_avg": np.zeros_like(w), "exp_avg_sq": np.zeros_like(w)}
+        xp = array_module(w)
+        return {"exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
                 h: SimpleNamespace, tmp: np.ndarray) -> None:
+        xp = array_module(w)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         blend(m, h.beta1, h.one_minus_beta1, g, tmp)       # m <- beta1 m + (1 - beta1) g
-        g2 = np.multiply(g, g, out=tmp)
+        g2 = xp.multiply(g, g, out=tmp)
         blend(v, h.beta2, h.one_minus_beta2, g2, tmp)      # v <- beta2 v + (1 - beta2) g²
-        step = np.sqrt(v, out=tmp)                         # w <- w - step_size m / (sqrt(v) + eps_hat)
+        step = xp.sqrt(v, out=tmp)                         # w <- w - step_size m / (sqrt(v) + eps_hat)
         step += h.eps_hat
-        np.divide(m, step, out=step)
+        xp.divide(m, step, out=step)
         add_scaled(w, -h.step_size, step, tmp)
 
 

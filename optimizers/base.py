@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.device import array_module, device_of, is_array, to_numpy
 from optimizers import blas
 
 __all__ = ["Optimizer", "add_scaled", "blend", "real", "positive", "non_negative", "fraction",
@@ -73,15 +74,16 @@ def flush_subnormals(a: np.ndarray, scratch: np.ndarray) -> None:
     x86 and slows whole training runs (benchmarks/README.md).  Their share
     of any update is below 1e-30, so zero is as good.
     """
-    np.abs(a, out=scratch)
-    np.copyto(a, 0, where=scratch < np.finfo(a.dtype).tiny)
+    xp = array_module(a)
+    xp.abs(a, out=scratch)
+    xp.copyto(a, 0, where=scratch < np.finfo(a.dtype).tiny)
 
 
 # -- in-place updates, in one pass where BLAS can take the arrays ------------
 def add_scaled(y: np.ndarray, alpha: np.floating, x: np.ndarray, tmp: np.ndarray) -> None:
     """``y <- y + alpha * x`` in place; ``tmp`` (y's shape and dtype) is scratch, and may be ``x``."""
     if not blas.axpy(alpha, x, y):
-        y += np.multiply(x, alpha, out=tmp)
+        y += array_module(y).multiply(x, alpha, out=tmp)
 
 
 def blend(y: np.ndarray, beta: np.floating, alpha: np.floating, x: np.ndarray,
@@ -89,7 +91,7 @@ def blend(y: np.ndarray, beta: np.floating, alpha: np.floating, x: np.ndarray,
     """``y <- beta * y + alpha * x`` in place (a moving average); ``tmp`` as in ``add_scaled``."""
     if not blas.axpby(alpha, x, beta, y):
         y *= beta
-        y += np.multiply(x, alpha, out=tmp)
+        y += array_module(y).multiply(x, alpha, out=tmp)
 
 
 def _param_list(params: Iterable[Parameter]) -> list[Parameter]:
@@ -215,15 +217,16 @@ class Optimizer:
         """The gradient the rule follows: ``grad + weight_decay * w`` (L2), or ``grad`` itself."""
         if not getattr(self, "weight_decay", 0.0):
             return p.grad
-        g = np.multiply(p.data, h.weight_decay, out=self._scratch(i, p, "decayed"))
+        g = array_module(p.data).multiply(p.data, h.weight_decay, out=self._scratch(i, p, "decayed"))
         g += p.grad
         return g
 
     def _scratch(self, i: int, p: Parameter, name: str) -> np.ndarray:
         """Parameter ``i``'s reusable array ``name``, of its shape and dtype."""
         buf = self._work[i].get(name)
-        if buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype:
-            buf = self._work[i][name] = np.empty_like(p.data)
+        if (buf is None or buf.shape != p.data.shape or buf.dtype != p.data.dtype
+                or type(buf) is not type(p.data)):
+            buf = self._work[i][name] = array_module(p.data).empty_like(p.data)
         return buf
 
     # -- the public loop -------------------------------------------------------
@@ -253,6 +256,8 @@ class Optimizer:
 
     def _check_state(self, i: int, p: Parameter, state: dict[str, np.ndarray]) -> None:
         for key, value in state.items():
+            if type(value) is not type(p.data):  # the model moved (model.to): the state follows
+                value = state[key] = device_of(p.data).asarray(value)
             if value.dtype != p.data.dtype or value.shape != p.data.shape:
                 raise TypeError(
                     f"{type(self).__name__}: state {key!r} of parameter {i} is "
@@ -262,12 +267,12 @@ class Optimizer:
 
     # -- checkpoints -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain dict of hyperparameters, step count and copies of the state arrays."""
+        """Plain dict of hyperparameters, step count and NumPy copies of the state arrays."""
         return {
             "type": type(self).__name__,
             "hyperparameters": self.hyperparameters(),
             "steps": self.steps,
-            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+            "state": [{k: to_numpy(v).copy() for k, v in s.items()} for s in self.state],
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -305,16 +310,18 @@ class Optimizer:
                         f"{name}: unknown state {key!r} for parameter {i}; "
                         f"expected some of {list(self.state_keys)}"
                     )
-                if np.shape(value) != p.shape:
+                shape = value.shape if is_array(value) else np.shape(value)
+                if shape != p.shape:
                     raise ValueError(
                         f"{name}: state {key!r} of parameter {i} has shape "
-                        f"{np.shape(value)}, expected {p.shape} ({p!r})"
+                        f"{shape}, expected {p.shape} ({p!r})"
                     )
         for name_, value in hyper.items():
             setattr(self, name_, value)
         self.steps = int(steps)
         self.state = [
-            {k: np.array(v, dtype=p.data.dtype, copy=True) for k, v in s.items()}
+            {k: device_of(p.data).asarray(np.array(to_numpy(v), dtype=p.data.dtype, copy=True))
+             for k, v in s.items()}
             for p, s in zip(self.params, states)
         ]
 

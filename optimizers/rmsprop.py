@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.device import array_module
 from optimizers.base import Optimizer, add_scaled, blend, fraction, non_negative, positive
 
 __all__ = ["RMSprop"]
@@ -67,19 +68,21 @@ class RMSprop(Optimizer):
         return h
 
     def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        state = {"square_avg": np.zeros_like(w)}
+        xp = array_module(w)
+        state = {"square_avg": xp.zeros_like(w)}
         if self.momentum:
-            state["momentum_buffer"] = np.zeros_like(w)
+            state["momentum_buffer"] = xp.zeros_like(w)
         return state
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
                 h: SimpleNamespace, tmp: np.ndarray) -> None:
+        xp = array_module(w)
         s = state["square_avg"]
-        g2 = np.multiply(g, g, out=tmp)
+        g2 = xp.multiply(g, g, out=tmp)
         blend(s, h.alpha, h.one_minus_alpha, g2, tmp)      # s <- alpha s + (1 - alpha) g²
-        d = np.sqrt(s, out=tmp)                            # d <- g / (sqrt(s) + eps)
+        d = xp.sqrt(s, out=tmp)                            # d <- g / (sqrt(s) + eps)
         d += h.eps
-        np.divide(g, d, out=d)
+        xp.divide(g, d, out=d)
         if self.momentum:
             b = state["momentum_buffer"]
             blend(b, h.momentum, 1, d, tmp)                # b <- momentum b + d

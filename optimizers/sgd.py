@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from layers.base import Parameter
+from layers.device import array_module
 from optimizers.base import Optimizer, add_scaled, blend, non_negative
 
 __all__ = ["SGD", "Momentum", "Nesterov"]
@@ -65,17 +66,19 @@ class SGD(Optimizer):
         return hyper
 
     def _init_state(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        xp = array_module(w)
         # v = 0 makes the first step's v = momentum * 0 + g = g exactly
-        return {"momentum_buffer": np.zeros_like(w)} if self.momentum else {}
+        return {"momentum_buffer": xp.zeros_like(w)} if self.momentum else {}
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
                 h: SimpleNamespace, tmp: np.ndarray) -> None:
+        xp = array_module(w)
         d = g
         if self.momentum:
             v = state["momentum_buffer"]
             blend(v, h.momentum, 1, g, tmp)              # v <- momentum v + g
             if self.nesterov:
-                d = np.multiply(v, h.momentum, out=tmp)  # d <- g + momentum v
+                d = xp.multiply(v, h.momentum, out=tmp)  # d <- g + momentum v
                 d += g
             else:
                 d = v

@@ -51,3 +51,13 @@ def mnist_dir() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(params=["cpu", "standin"])
+def device(request) -> str:
+    """Each device-aware test runs on the CPU and on the CPU stand-in for CuPy (tests/standin.py),
+    which fails the way CuPy does when code mixes NumPy and device arrays."""
+    if request.param == "standin":
+        import standin
+        standin.register()
+    return request.param

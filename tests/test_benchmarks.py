@@ -30,3 +30,18 @@ def test_the_tuned_numpy_loop_trains_exactly_as_the_trainer_does(sizes, activati
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a, b)
     assert tuned.loss_sum > 0
+
+
+@pytest.mark.parametrize("make", [lambda: __import__("nn").mlp(784, [50], 10, activation_name="sigmoid", seed=0),
+                                  lambda: __import__("nn").simple_convnet(seed=0)],
+                         ids=["mlp", "simple_convnet"])
+def test_the_pytorch_mirror_is_the_same_network(make):
+    torch = pytest.importorskip("torch")
+    from torch_mirror import mirror
+    model = make()
+    x = np.random.default_rng(0).random((4, *((784,) if len(model.layers) == 3 else (1, 28, 28))),
+                                        dtype=np.float32)
+    theirs = mirror(model)
+    with torch.no_grad():
+        out = theirs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, model.forward(x), rtol=1e-4, atol=1e-5)

@@ -93,3 +93,18 @@ def test_batchnorm_and_dropout_options_train_and_round_trip(mnist_dir, tmp_path,
         "Affine", "BatchNorm", "ReLU", "Dropout", "Affine", "BatchNorm", "ReLU", "Dropout", "Affine"]
     assert main(["evaluate", str(path), "--data-dir", str(mnist_dir)]) == 0
     assert f"accuracy {accuracy:.2f}%" in capsys.readouterr().out  # eval mode: same figure
+
+
+def test_device_gpu_without_cupy_says_what_to_install_in_one_line(mnist_dir):
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here: --device gpu may work")
+    except ImportError:
+        pass
+    out = subprocess.run([sys.executable, "-m", "nn", "train", "--device", "gpu", "--epochs", "1",
+                          "--data-dir", str(mnist_dir), "--train-size", "100"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr
+    assert lines[0].startswith("error: CuPy is not installed") and 'pip install -e ".[gpu]"' in lines[0]

@@ -40,7 +40,7 @@ def test_numerical_gradient_subset_and_call_count():
 
 
 def test_numerical_gradient_errors():
-    with pytest.raises(TypeError, match="expected a float NumPy array"):
+    with pytest.raises(TypeError, match=r"expected a float NumPy \(or CuPy\) array"):
         numerical_gradient(lambda v: 0.0, np.arange(3))
     with pytest.raises(ValueError, match="h must be positive, got 0"):
         numerical_gradient(lambda v: 0.0, np.zeros(3), h=0)

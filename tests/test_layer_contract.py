@@ -3,6 +3,8 @@
 The shared float64 gradient check for the input and every parameter; dtype
 preservation; no writing into x or dout; backward before forward; wrong dout
 shape or dtype; non-float input; output_shape and a config that rebuilds it.
+Each runs on every device of the ``device`` fixture: the CPU and the stand-in
+for CuPy (tests/test_gpu.py runs them again on a real GPU where there is one).
 """
 
 from __future__ import annotations
@@ -15,44 +17,47 @@ import pytest
 from helpers import assert_dtype_preserved, assert_gradients_match, assert_inputs_unchanged
 from layer_cases import CASES, IDS
 from layers import Layer, Step
+from layers.device import get_device
 from nn import Sequential
 
 CASE = pytest.mark.parametrize("name, make, shape, inputs", CASES, ids=IDS)
 
 
 @CASE
-def test_gradients_match_numerical(name, make, shape, inputs):
-    assert_gradients_match(make(np.float64), inputs(shape))
+def test_gradients_match_numerical(name, make, shape, inputs, device):
+    assert_gradients_match(make(np.float64), inputs(shape), device)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @CASE
-def test_dtype_preserved(name, make, shape, inputs, dtype):
-    assert_dtype_preserved(make, shape, np.dtype(dtype))
+def test_dtype_preserved(name, make, shape, inputs, dtype, device):
+    assert_dtype_preserved(make, shape, np.dtype(dtype), device)
 
 
 @CASE
-def test_inputs_unchanged(name, make, shape, inputs):
-    assert_inputs_unchanged(make(np.float32), inputs(shape).astype(np.float32))
+def test_inputs_unchanged(name, make, shape, inputs, device):
+    assert_inputs_unchanged(make(np.float32), inputs(shape).astype(np.float32), device)
 
 
 @pytest.mark.parametrize("name, make, shape, inputs",
                          CASES + [("Step", lambda dt: Step(), (2, 2), None)], ids=IDS + ["Step"])
-def test_backward_before_forward_names_the_layer(name, make, shape, inputs):
-    layer = make(np.float32)
+def test_backward_before_forward_names_the_layer(name, make, shape, inputs, device):
+    on = get_device(device)
+    layer = make(np.float32).to(on)
     named = layer.layers[-1] if isinstance(layer, Sequential) else layer  # the first to run backward
     with pytest.raises(RuntimeError, match=f"{type(named).__name__}.backward called before forward"):
-        layer.backward(np.ones(shape, dtype=np.float32))
+        layer.backward(on.xp.ones(shape, dtype=np.float32))
 
 
 @CASE
-def test_wrong_dout_shape_or_dtype_is_refused(name, make, shape, inputs):
-    layer = make(np.float32)
-    out = layer.forward(inputs(shape).astype(np.float32))
+def test_wrong_dout_shape_or_dtype_is_refused(name, make, shape, inputs, device):
+    on = get_device(device)
+    layer = make(np.float32).to(on)
+    out = layer.forward(on.asarray(inputs(shape).astype(np.float32)))
     with pytest.raises(ValueError, match="expected dout of shape"):
-        layer.backward(np.ones((out.shape[0] + 1, *out.shape[1:]), dtype=np.float32))
+        layer.backward(on.xp.ones((out.shape[0] + 1, *out.shape[1:]), dtype=np.float32))
     with pytest.raises(TypeError, match="expected float32 dout .*got float64"):
-        layer.backward(np.ones(out.shape))
+        layer.backward(on.xp.ones(out.shape))
 
 
 @CASE
@@ -60,14 +65,15 @@ def test_integer_or_list_input_is_refused(name, make, shape, inputs):
     layer = make(np.float32)
     with pytest.raises(TypeError, match="expected a float32 or float64 input, got int64"):
         layer.forward(np.ones(shape, dtype=np.int64))
-    with pytest.raises(TypeError, match="expected input as a NumPy array, got list"):
+    with pytest.raises(TypeError, match=r"expected input as a NumPy \(or CuPy\) array, got list"):
         layer.forward([[1.0, 2.0]])
 
 
 @CASE
-def test_output_shape_and_config_rebuild(name, make, shape, inputs):
-    layer = make(np.float32)
-    out = layer.forward(inputs(shape).astype(np.float32))
+def test_output_shape_and_config_rebuild(name, make, shape, inputs, device):
+    on = get_device(device)
+    layer = make(np.float32).to(on)
+    out = layer.forward(on.asarray(inputs(shape).astype(np.float32)))
     assert layer.output_shape(shape) == out.shape
     config = json.loads(json.dumps(layer.config()))   # what a checkpoint stores
     rebuilt = Layer.registry[type(layer).__name__].from_config(config)

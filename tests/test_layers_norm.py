@@ -208,7 +208,7 @@ def test_dropout_freeze_mask_with_explicit_keep():
     out = layer.forward(np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_array_equal(out, [[4.0, 0.0, 12.0]])
     np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [[4.0, 0.0, 4.0]])
-    with pytest.raises(TypeError, match="boolean NumPy array"):
+    with pytest.raises(TypeError, match=r"boolean NumPy \(or CuPy\) array"):
         Dropout(0.5).freeze_mask(np.array([1.0, 0.0]))
     with pytest.raises(RuntimeError, match=r"freeze_mask\(\) has no mask to keep yet"):
         Dropout(0.5).freeze_mask()

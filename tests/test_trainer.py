@@ -11,6 +11,7 @@ import pytest
 import optimizers
 from datasets import minibatches
 from layers import Affine, Sigmoid
+from layers.device import to_numpy
 from losses import SoftmaxWithLoss
 from nn import DivergenceError, Sequential, Trainer, mlp
 
@@ -278,10 +279,10 @@ def test_after_fit_every_grad_is_the_last_batchs_gradient(mnist_dir):
         np.testing.assert_allclose(p.grad, g, rtol=1e-4, atol=1e-6)
 
 
-def test_after_one_batch_grad_equals_backward_at_the_initial_weights():
+def test_after_one_batch_grad_equals_backward_at_the_initial_weights(device):
     x, t = blobs(n=64)
-    model = mlp(4, [8], 3, seed=0)
-    start = [p.data.copy() for p in model.parameters()]
+    model = mlp(4, [8], 3, seed=0, device=device)
+    start = [to_numpy(p.data).copy() for p in model.parameters()]
     trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=0.1))
     trainer.fit(x, t, epochs=1, batch_size=None, verbose=0)
     reference = mlp(4, [8], 3, seed=0)
@@ -290,8 +291,8 @@ def test_after_one_batch_grad_equals_backward_at_the_initial_weights():
     reference.zero_grad()
     reference.backward(loss.backward())
     for p, q, w0 in zip(model.parameters(), reference.parameters(), start):
-        np.testing.assert_array_equal(p.grad, q.grad)
-        np.testing.assert_array_equal(p.data, w0 - np.float32(0.1) * q.grad)  # step() did the step
+        np.testing.assert_array_equal(to_numpy(p.grad), q.grad)
+        np.testing.assert_array_equal(to_numpy(p.data), w0 - np.float32(0.1) * q.grad)  # step() did it
 
 
 @pytest.mark.parametrize("data_dtype", [np.uint8, np.int64, np.float64])
