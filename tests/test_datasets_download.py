@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import closed_port
 from datasets import DatasetError, load_fashion_mnist, load_mnist
 from datasets import download as download_mod
 from datasets import mnist as mnist_mod
@@ -101,10 +101,7 @@ def _isolated(tmp_path, monkeypatch, server, shared_bytes):
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/mnist/"
+    return f"http://127.0.0.1:{closed_port()}/mnist/"
 
 
 def _assert_only_final_files(folder: Path, expected: list[str]) -> None:

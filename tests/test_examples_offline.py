@@ -5,14 +5,13 @@ beside the repository, as the tests do."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, without_network
 
 SCRIPTS = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("_"))
 
@@ -22,20 +21,12 @@ def _uses_mnist(script: Path) -> bool:
     return "mnist_subset(" in text or "load_mnist(" in text
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def offline_env(tmp_path: Path) -> dict[str, str]:
     """No data anywhere the loader or the demos look, and every download refused at once."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NN_DATA_DIR", "XDG_CACHE_HOME", "NO_PROXY", "no_proxy")}
-    proxy = f"http://127.0.0.1:{_closed_port()}"
+    env = without_network({k: v for k, v in os.environ.items()
+                           if k not in ("NN_DATA_DIR", "XDG_CACHE_HOME")})
     env.update(NN_SHARED_DIR=str(tmp_path / "no-shared"), NN_CACHE_DIR=str(tmp_path / "cache"),
-               MPLBACKEND="Agg", http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy,
-               HTTPS_PROXY=proxy)
+               MPLBACKEND="Agg")
     return env
 
 
