@@ -6,8 +6,12 @@ interrupted or corrupt download never leaves a file a later run would trust,
 and two processes downloading at once cannot corrupt each other's result.
 A mirror that fails (refused, timeout, HTTP error, truncated, wrong checksum)
 is skipped for the next one; a mirror that cannot be reached at all is not
-retried for the remaining files. Temporaries left by a download that was
-killed outright are removed by the next download once an hour old.
+retried for the remaining files. A mirror's failure is reported on stderr
+once a later mirror answers (at once, as a passing line, on a terminal); when
+every mirror fails, the ``DownloadError`` alone says so, and the folders the
+download created are removed again if they are still empty. Temporaries left
+by a download that was killed outright are removed by the next download once
+an hour old.
 """
 
 from __future__ import annotations
@@ -75,6 +79,52 @@ class _Progress:
             self.stream.flush()
 
 
+class _MirrorReport:
+    """One file's failed mirrors: shown on a terminal as a line that the next one
+    overwrites, and printed for good only once a later mirror answers."""
+
+    def __init__(self) -> None:
+        self.stream = sys.stderr
+        self.live = bool(self.stream) and self.stream.isatty()
+        self.lines: list[str] = []
+
+    def failed(self, line: str) -> None:
+        self.lines.append(line)
+        if self.live:
+            self.stream.write(f"\r\033[K{line}")
+            self.stream.flush()
+
+    def finish(self, served: bool) -> None:
+        """Clear the live line; print the failures if a later mirror answered."""
+        if not self.stream:
+            return
+        if self.live and self.lines:
+            self.stream.write("\r\033[K")
+        if served and self.lines:
+            self.stream.write("".join(line + "\n" for line in self.lines))
+        self.stream.flush()
+        self.lines = []
+
+
+def _new_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (deepest first) that are still empty; stop at the first that is not."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
@@ -88,8 +138,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: float) -> Path:
-    """Download ``url`` to ``target_dir/name``; raise _MirrorFailed(reason) on any failure."""
+def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: float,
+               report: _MirrorReport) -> Path:
+    """Download ``url`` to ``target_dir/name``; raise _MirrorFailed(reason) on any failure.
+
+    ``report`` holds the mirrors that failed before; they are printed once
+    this one answers.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
         staged = StagedFile(target_dir / name, ".part")
@@ -101,6 +156,7 @@ def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: 
         with os.fdopen(staged.fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            report.finish(served=True)
             progress = _Progress(name, total)
             while block := resp.read(_BLOCK):
                 out.write(block)
@@ -160,9 +216,11 @@ def fetch_files(
     """
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
     target_dir = Path(target_dir)
+    created = _new_folders(target_dir)
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_if_empty(created)
         raise DownloadError(
             f"cannot create download folder {target_dir}: {exc}", [], list(names)
         ) from exc
@@ -173,6 +231,7 @@ def fetch_files(
         # The temporaries of a download killed outright (SIGKILL) are never
         # trusted; once nothing has written to them for an hour, remove them.
         remove_stale(target_dir, f".{name}.*.part")
+        report = _MirrorReport()
         for i, base in enumerate(mirrors):
             url = base if base.endswith("/") else base + "/"
             url += name
@@ -180,17 +239,22 @@ def fetch_files(
                 tries.append((url, "skipped: mirror unreachable for an earlier file"))
                 continue
             try:
-                fetched[name] = _fetch_one(url, name, md5s.get(name), target_dir, timeout)
+                path = _fetch_one(url, name, md5s.get(name), target_dir, timeout, report)
+                fetched[name] = path
                 break
             except _MirrorFailed as exc:
                 reason = str(exc)
                 tries.append((url, reason))
                 if reason == "timed out" or reason.startswith("connection failed"):
                     unreachable.add(base)
-                if sys.stderr:
-                    then = "trying the next mirror" if i + 1 < len(mirrors) else "no mirror left"
-                    print(f"  {url}: {reason}; {then}", file=sys.stderr)
+                then = "trying the next mirror" if i + 1 < len(mirrors) else "no mirror left"
+                report.failed(f"  {url}: {reason}; {then}")
+            except BaseException:
+                report.finish(served=False)
+                raise
         else:
+            report.finish(served=False)
+            _remove_if_empty(created)
             missing = [n for n in names if n not in fetched]
             if not mirrors:
                 tries.append(("(no mirrors configured)", "the mirror list is empty"))

@@ -35,7 +35,22 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 class DatasetError(ValueError):
-    """A data set file is missing, corrupt, or could not be downloaded."""
+    """A data set file is missing, corrupt, or could not be downloaded.
+
+    ``str(error)`` is the whole explanation, possibly several lines;
+    ``error.summary`` says the same in one line, for a command line's error.
+    """
+
+    def __init__(self, message: str, summary: str | None = None) -> None:
+        super().__init__(message)
+        self._summary = summary
+
+    @property
+    def summary(self) -> str:
+        """One line: the given summary, else the message's lines joined."""
+        if self._summary:
+            return self._summary
+        return " ".join(line.strip() for line in str(self).splitlines() if line.strip())
 
 
 def _read_exact(stream, buf: memoryview) -> int:

@@ -155,6 +155,20 @@ def _missing_message(title, dirs, target, md5s, subdir, tries=None, missing=None
     return "\n".join(lines)
 
 
+def _missing_summary(title, dirs, failure: DownloadError | None = None) -> str:
+    """The one-line form of ``_missing_message`` (what a command line prints)."""
+    places = ", ".join(dict.fromkeys(str(folder) for folder, _ in dirs))
+    if failure is None:
+        why = "and downloading was turned off"
+    else:
+        attempts = [reason for _, reason in failure.tries if not reason.startswith("skipped")]
+        detail = f"{len(attempts)} mirrors tried, the last: {attempts[-1]}" if attempts else str(failure)
+        why = f"and the download failed ({detail})"
+    return (f"{title} not found in {places}, {why}; put its four IDX files (train-images, "
+            f"train-labels, t10k-images, t10k-labels, .gz or not) in a folder and pass that "
+            f"folder with --data-dir (data_dir= in Python) or {DATA_ENV}")
+
+
 def _locate(title, subdir, data_dir, download, mirrors, md5s, system_dirs) -> list[Path]:
     dirs = _search_dirs(subdir, data_dir, system_dirs)
     for folder, _ in dirs:
@@ -163,17 +177,17 @@ def _locate(title, subdir, data_dir, download, mirrors, md5s, system_dirs) -> li
             return files
     target = Path(data_dir).expanduser() if data_dir is not None else _cache.cache_root() / subdir
     if not download:
-        title = f"{title} files not found (download=False)."
-        raise DatasetError(_missing_message(title, dirs, target, md5s, subdir))
+        message = _missing_message(f"{title} files not found (download=False).", dirs, target,
+                                   md5s, subdir)
+        raise DatasetError(message, summary=_missing_summary(title, dirs))
     present = {stem: _file_in(target, stem) for stem in FILES}
     wanted = [f"{stem}.gz" for stem, path in present.items() if path is None]
     try:
         fetched = fetch_files(wanted, list(mirrors), md5s, target)
     except DownloadError as exc:
-        title = f"Could not get {title}: no complete local copy, and {exc}."
-        raise DatasetError(
-            _missing_message(title, dirs, target, md5s, subdir, exc.tries, exc.missing)
-        ) from None
+        message = _missing_message(f"Could not get {title}: no complete local copy, and {exc}.",
+                                   dirs, target, md5s, subdir, exc.tries, exc.missing)
+        raise DatasetError(message, summary=_missing_summary(title, dirs, exc)) from None
     return [present[stem] or fetched[f"{stem}.gz"] for stem in FILES]
 
 

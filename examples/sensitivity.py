@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 
 import nn
 from _common import figure, mnist_subset, parse, parser, save, session
@@ -79,6 +81,58 @@ def nudge(model: nn.Sequential, x: np.ndarray, t: int, index: tuple[int, int],
     return moved - base
 
 
+def plot(image: np.ndarray, label: int, index: int, grad: np.ndarray, delta: np.ndarray,
+         top: list[Sensitive], out) -> None:
+    """Which weights matter: |dL/dW1| per hidden unit on a log scale, and |dL/db1| per unit.
+
+    A linear colour scale shows only the one or two units with the largest
+    gradients; the sizes span several orders of magnitude, so the colours are
+    logarithmic and a weight with gradient exactly 0 is left white.
+    """
+    absg = np.abs(grad)
+    units = absg.shape[1]
+    best = int(np.argmax(np.abs(delta)))
+    inked = int(np.count_nonzero(image))
+    zero_share = 100 * (1 - np.count_nonzero(absg) / absg.size)
+    vmax = float(absg.max())
+    norm = LogNorm(vmin=vmax * 1e-4, vmax=vmax)
+    cmap = colormaps["viridis"].with_extremes(bad="white")
+
+    fig = figure(13, 7.2)
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 2.2])
+    ax_img, ax_units = left.subplots(2, 1, height_ratios=[1.3, 1])
+    ax_img.imshow(image.reshape(28, 28), cmap="gray_r")
+    for s in top:
+        ax_img.scatter(s.col, s.row, s=60, facecolors="none", edgecolors="tab:red")
+    ax_img.set(title=f"test image {index} (label {label}): {inked} inked pixels\n"
+                     "red: the pixels of the 10 weights that matter most", xticks=[], yticks=[])
+    ax_img.title.set_fontsize(9)
+    colours = ["tab:red" if j == best else "tab:gray" for j in range(units)]
+    ax_units.bar(range(units), np.abs(delta), color=colours)
+    ax_units.set_yscale("log")
+    ax_units.set(xticks=range(units), xlabel="hidden unit",
+                 title=f"|dL/db1| per hidden unit (log scale): unit j's weights are\n"
+                       f"|dL/db1[j]| x pixel value, so unit {best}'s matter most")
+    ax_units.title.set_fontsize(9)
+    ax_units.tick_params(labelsize=7)
+
+    axes = right.subplots(4, 4)
+    for unit, ax in enumerate(axes.ravel()):
+        shown = ax.imshow(np.ma.masked_equal(absg[:, unit], 0).reshape(28, 28), cmap=cmap, norm=norm)
+        ax.set_title(f"unit {unit}" + (" (matters most)" if unit == best else ""), fontsize=8,
+                     color="tab:red" if unit == best else "black")
+        ax.set(xticks=[], yticks=[])
+    right.colorbar(shown, ax=axes, shrink=0.85, extend="min",
+                   label="|dL/dw|: how far the cost moves per unit nudge of the weight (log scale)")
+    right.suptitle("|dL/dW1| for this one image: one 28x28 map per hidden unit "
+                   "(white: exactly 0)", fontsize=10)
+    fig.suptitle(f"Which first-layer weights matter for this image? Only those that read its inked "
+                 f"pixels ({zero_share:.0f} % of the weights have dL/dw = 0),\nand most of all "
+                 f"those feeding hidden unit {best}; within a unit, the more ink a pixel has, the "
+                 f"more its weight matters")
+    save(fig, out, "sensitivity")
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=None, help="training epochs (10; quick: 2)")
@@ -134,25 +188,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
               f"{d_top:+.3e} and {d_med:+.3e}, a ratio of {abs(d_top / d_med):,.0f} "
               f"(gradient ratio {ratio:,.0f})")
 
-        fig = figure(13, 6.4)
-        left, right = fig.subfigures(1, 2, width_ratios=[1, 2.6])
-        ax_img = left.subplots()
-        ax_img.imshow(image.reshape(28, 28), cmap="gray_r")
-        for s in top:
-            ax_img.scatter(s.col, s.row, s=60, facecolors="none", edgecolors="tab:red")
-        ax_img.set(title=f"test image {args.index} (label {label})\nred: pixels of the top-10 "
-                         "weights", xticks=[], yticks=[])
-        vmax = float(absg.max())
-        axes = right.subplots(4, 4)
-        for unit, ax in enumerate(axes.ravel()):
-            shown = ax.imshow(grad[:, unit].reshape(28, 28), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-            ax.set_title(f"unit {unit}: max |g| {absg[:, unit].max():.1e}", fontsize=8)
-            ax.set(xticks=[], yticks=[])
-        right.colorbar(shown, ax=axes, shrink=0.8, label="dL/dW1[pixel, unit]")
-        right.suptitle("dL/dW1 for this one example: one 28x28 image per hidden unit")
-        fig.suptitle(f"Sensitivity of the cost to each first-layer weight (top/median |gradient| = "
-                     f"{ratio:,.0f})")
-        save(fig, args.out, "sensitivity")
+        plot(image, label, args.index, grad, delta, top, args.out)
     return {"grad": grad, "delta": delta, "top": top, "ratio": ratio, "nudges": (d_top, d_med),
             "accuracy": accuracy, "cost": cost}
 

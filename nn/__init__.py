@@ -5,8 +5,14 @@
 >>> model = nn.Sequential([Affine(784, 100), ReLU(), Affine(100, 10)])
 """
 
+from nn._packages import check_packages
+from nn._version import __version__
+
+check_packages()  # before anything imports `layers` or `datasets`: a namesake would win silently
+
 from layers import Parameter
-from nn.checkpoint import CheckpointError, load_model, load_optimizer_state, load_weights, save_model
+from nn.checkpoint import (CheckpointError, load_metadata, load_model, load_optimizer_state, load_weights,
+                           save_model)
 from nn.gradcheck import GradCheckReport, gradcheck, numerical_gradient
 from nn.history import History
 from nn.models import mlp, simple_convnet
@@ -17,7 +23,7 @@ from nn.trainer import DivergenceError, Trainer, count_correct, evaluate
 
 __all__ = [
     "CheckpointError", "DivergenceError", "GradCheckReport", "History", "Parameter", "Sequential",
-    "Trainer", "count_correct", "evaluate", "gradcheck", "load_model", "load_optimizer_state",
-    "load_weights", "mlp", "numerical_gradient", "save_model", "simple_convnet",
-    "Perceptron", "PerceptronRecord", "RestartResult", "Restarts", "best_of_restarts",
+    "Trainer", "count_correct", "evaluate", "gradcheck", "load_metadata", "load_model",
+    "load_optimizer_state", "load_weights", "mlp", "numerical_gradient", "save_model", "simple_convnet",
+    "Perceptron", "PerceptronRecord", "RestartResult", "Restarts", "best_of_restarts", "__version__",
 ]

@@ -184,6 +184,20 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> Layer:
     return model.to(device)
 
 
+def load_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``metadata`` dict saved with the model at ``path`` (empty if none was given).
+
+    ``python -m nn train --save`` records ``dataset``, ``test_accuracy``,
+    ``epochs``, ``command``, ``date``, ``version`` and the per-epoch ``history``.
+
+    Raises:
+        CheckpointError: the file is not ours or is damaged.
+    """
+    archive, header = _open(path)
+    archive.close()
+    return dict(header.get("metadata") or {})
+
+
 def load_weights(model: Layer, path: str | os.PathLike, optimizer: Any = None) -> Layer:
     """Load the weights saved at ``path`` into an existing ``model`` of the same architecture."""
     archive, header = _open(path)

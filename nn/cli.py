@@ -7,8 +7,10 @@ on MNIST and reports its test accuracy.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ import datasets
 import optimizers
 from layers.device import DeviceError
 from losses import SoftmaxWithLoss
-from nn.checkpoint import CheckpointError, load_model
+from nn._version import __version__
+from nn.checkpoint import CheckpointError, load_metadata, load_model
 from nn.models import ACTIVATIONS, mlp, simple_convnet
 from nn.sequential import Sequential
 from nn.trainer import DivergenceError, Trainer, evaluate
@@ -87,10 +90,16 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=sorted(LOADERS), default="mnist",
                         help="data set (default: mnist)")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="directory holding the four IDX .gz files (default: $NN_DATA_DIR, "
+                        help="folder holding the four IDX files (train-images-idx3-ubyte.gz, "
+                             "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+                             "t10k-labels-idx1-ubyte.gz), or its parent (default: $NN_DATA_DIR, "
                              "then the user cache, downloading there if missing)")
     parser.add_argument("--no-download", action="store_true",
                         help="never download; fail with instructions if the files are missing")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="neither read nor write the processed copy of the data set that "
+                             "speeds up later loads (kept under ~/.cache/nn-from-scratch/processed, "
+                             "or $NN_CACHE_DIR/processed, even with --data-dir)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +115,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="dropout probability after every hidden activation of the MLP (default: 0)")
     parser.add_argument("--init", type=_init, default=None,
                         help="weight init: he, xavier or a std (default: he for relu, xavier for sigmoid/tanh)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="floating-point type of the weights and the data (default: float32; "
+                             "float64 is slower, for checking numerics)")
     parser.add_argument("--seed", type=int, default=0, help="seeds weights and shuffling (default: 0)")
 
 
@@ -115,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m nn",
         description="Train, evaluate and inspect NumPy networks on MNIST and Fashion-MNIST.",
         epilog="'python -m nn train' alone trains a 784-256-256-10 ReLU network with Adam on MNIST.")
+    parser.add_argument("--version", action="version", version=f"nn-from-scratch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,summary}")
     sub.required = True
 
@@ -126,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive_float, default=None,
                        help="learning rate (default: 1e-3 for adam, 0.1 for sgd, ...)")
     train.add_argument("--momentum", type=_non_negative_float, default=None,
-                       help="momentum for sgd/momentum/nesterov/rmsprop")
+                       help="momentum for sgd/momentum/nesterov/rmsprop (default: 0 for sgd and "
+                            "rmsprop, 0.9 for momentum and nesterov)")
     train.add_argument("--weight-decay", type=_non_negative_float, default=0.0,
                        help="L2 weight decay (decoupled for adamw)")
     train.add_argument("--schedule", choices=SCHEDULES, default="none",
@@ -159,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace, flatten: bool, dtype: Any = np.float32) -> Any:
     try:
         return LOADERS[args.dataset](normalize=True, flatten=flatten, data_dir=args.data_dir,
-                                     download=not args.no_download, dtype=dtype)
+                                     download=not args.no_download, dtype=dtype,
+                                     cache=not args.no_cache)
     except datasets.DatasetError as exc:
-        sys.stderr.write(f"error: cannot load {args.dataset}:\n{exc}\n")
+        sys.stderr.write(f"error: {exc.summary}\n")
         raise SystemExit(1) from None
 
 
@@ -217,7 +231,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"{len(x_test):,} test samples", file=out)
         print(model.summary(), file=out)
         print(f"{type(optimizer).__name__} lr={optimizer.lr:g}, batch size {batch}, "
-              f"{args.epochs} epochs, seed {args.seed}", file=out)
+              f"{_plural(args.epochs, 'epoch')}, seed {args.seed}", file=out)
     started = time.perf_counter()
     try:
         history = trainer.fit(x_train, t_train, args.epochs, args.batch_size,
@@ -229,10 +243,12 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     train_time = time.perf_counter() - started
     test_loss, test_acc = trainer.evaluate(x_test, t_test)
     print(f"test accuracy {100 * test_acc:.2f}%  test loss {test_loss:.4f}  "
-          f"({len(history)} epoch{'' if len(history) == 1 else 's'} in {train_time:.1f}s)", file=out)
+          f"({_plural(len(history), 'epoch')} in {train_time:.1f}s)", file=out)
     if args.save:
         meta = {"dataset": args.dataset, "test_accuracy": test_acc, "epochs": len(history),
-                "command": " ".join(sys.argv), "history": history.as_dict()}
+                "command": shlex.join(["python", "-m", "nn", *args.argv]),
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "version": __version__, "history": history.as_dict()}
         path = model.save(args.save, optimizer=optimizer, metadata=json.loads(json.dumps(meta)))
         print(f"saved the model to {path}", file=out)
     if args.plot:
@@ -263,16 +279,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+#: how ``summary`` labels the metadata ``train --save`` writes, in this order.
+_METADATA_LABELS = {"dataset": "data set", "test_accuracy": "test accuracy", "epochs": "epochs",
+                    "command": "command", "date": "saved on", "version": "saved by"}
+
+
+def _metadata_lines(metadata: dict[str, Any]) -> list[str]:
+    """The checkpoint's metadata as ``label: value`` lines (the per-epoch history as a count)."""
+    width = max(map(len, _METADATA_LABELS.values()))
+    lines = []
+    keys = [k for k in _METADATA_LABELS if k in metadata]
+    keys += sorted(k for k in metadata if k not in _METADATA_LABELS and k != "history")
+    for key in keys:
+        value = metadata[key]
+        if key == "test_accuracy" and isinstance(value, (int, float)):
+            value = f"{100 * value:.2f} %"
+        elif key == "version":
+            value = f"nn-from-scratch {value}"
+        lines.append(f"{_METADATA_LABELS.get(key, key):<{width}}  {value}")
+    return lines
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     model = _load_checkpoint(args.checkpoint) if args.checkpoint else _build(args)
     shape = None if model.input_shape() is not None else (1, 28, 28)
     print(model.summary(shape))
+    if args.checkpoint:
+        lines = _metadata_lines(load_metadata(args.checkpoint))
+        print("\n".join(["", f"Saved with the model ({args.checkpoint}):", *lines]) if lines
+              else f"\n{args.checkpoint} holds no metadata (train --save writes it; model.save "
+                   "takes metadata={...})")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv
     threads = getattr(args, "threads", None)
     try:
         with threadpool_limits(limits=threads, user_api="blas"):

@@ -81,14 +81,27 @@ def _evaluate(model: Layer, loss: Loss, x: np.ndarray, t: np.ndarray,
     return loss_sum / len(x), correct / len(x)
 
 
+#: an epoch this many times slower than the first (and SLOW_EPOCH_MIN_S slower) gets a hint.
+SLOW_EPOCH_FACTOR = 3.0
+SLOW_EPOCH_MIN_S = 0.5
+SLOW_EPOCH_HINT = (
+    "note: epoch {epoch} took {time:.1f}s, {factor:.0f}x the first ({first:.1f}s): the machine is "
+    "probably busy. Threaded BLAS slows down most under load; one thread is often faster then "
+    "(python -m nn train --threads 1; in Python, threadpoolctl.threadpool_limits(1)).")
+
+
 class _Progress:
-    """Per-epoch lines, and a bar within the epoch when writing to a terminal."""
+    """Per-epoch lines, a bar within the epoch when writing to a terminal, and a
+    one-time hint when an epoch runs far slower than the first (a loaded machine:
+    the same work takes the same time otherwise)."""
 
     def __init__(self, verbose: int, stream: TextIO, epochs: int, batches: int) -> None:
         self.on = verbose > 0
         self.bar = self.on and batches > 1 and hasattr(stream, "isatty") and stream.isatty()
         self.stream, self.epochs, self.batches = stream, epochs, batches
         self.last_draw = 0.0
+        self.first_time: float | None = None
+        self.hinted = False
 
     def batch(self, epoch: int, done: int, loss: float) -> None:
         now = time.perf_counter()
@@ -112,7 +125,19 @@ class _Progress:
         parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s"]
         prefix = "\r\033[K" if self.bar else ""
         self.stream.write(prefix + "  ".join(parts) + "\n")
+        self._hint_if_slow(epoch, logs["time"])
         self.stream.flush()
+
+    def _hint_if_slow(self, epoch: int, seconds: float) -> None:
+        if self.first_time is None:
+            self.first_time = seconds
+            return
+        first = self.first_time
+        if (not self.hinted and seconds > SLOW_EPOCH_FACTOR * first
+                and seconds - first > SLOW_EPOCH_MIN_S):
+            self.hinted = True
+            self.stream.write(SLOW_EPOCH_HINT.format(epoch=epoch, time=seconds, first=first,
+                                                     factor=seconds / max(first, 1e-9)) + "\n")
 
     def message(self, text: str) -> None:
         if self.on:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NN_SHARED_DIR", ROOT.parent / "shared"))
 MNIST_DIR = SHARED / "datasets" / "mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on: a connection to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def without_network(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a subprocess whose every HTTP(S) request is refused at once (a closed
+    local port as the proxy), so that a download fails fast instead of reaching out."""
+    env = {k: v for k, v in env.items() if k not in ("NO_PROXY", "no_proxy")}
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    return env
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import re
 import subprocess
 import sys
 
 import pytest
 
+import nn
 from nn import load_model
-from nn.cli import main
+from nn.cli import build_parser, main
 
 
 def test_train_evaluate_summary_end_to_end(mnist_dir, tmp_path, capsys):
@@ -30,7 +34,57 @@ def test_train_evaluate_summary_end_to_end(mnist_dir, tmp_path, capsys):
     assert f"accuracy {accuracy:.2f}%" in out and "per class" in out
 
     assert main(["summary", str(model_path)]) == 0
-    assert "Affine(784 -> 32)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Affine(784 -> 32)" in out
+    # what was saved with the model: data set, accuracy, command, date, version
+    assert re.search(r"^data set\s+mnist$", out, flags=re.M)
+    assert re.search(rf"^test accuracy\s+{accuracy:.2f} %$", out, flags=re.M)
+    assert re.search(r"^command\s+python -m nn train --data-dir \S+ --hidden 32 --epochs 1 ", out,
+                     flags=re.M)
+    saved = re.search(r"^saved on\s+(\S+)$", out, flags=re.M).group(1)
+    age = datetime.datetime.now(datetime.timezone.utc) - datetime.datetime.fromisoformat(saved)
+    assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=10)
+    assert re.search(rf"^saved by\s+nn-from-scratch {re.escape(nn.__version__)}$", out, flags=re.M)
+    meta = nn.load_metadata(model_path)
+    assert meta["dataset"] == "mnist" and meta["test_accuracy"] == pytest.approx(accuracy / 100, abs=5e-5)
+    assert meta["history"]["epoch"] == [1]
+
+
+def test_summary_of_a_checkpoint_without_metadata(tmp_path, capsys):
+    path = nn.mlp(784, [8], 10).save(tmp_path / "bare.npz")
+    assert main(["summary", str(path)]) == 0
+    assert "holds no metadata" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"nn-from-scratch {nn.__version__}\n"
+
+
+def test_every_option_has_help_and_a_single_epoch_is_singular(mnist_dir, capsys):
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            assert action.help, f"{name} {'/'.join(action.option_strings) or action.dest} has no help"
+    train = subparsers.choices["train"].format_help()
+    assert "0.9 for momentum and nesterov" in " ".join(train.split())
+    assert main(["train", "--data-dir", str(mnist_dir), "--hidden", "8", "--epochs", "1",
+                 "--train-size", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "batch size 128, 1 epoch, seed 0" in out and "(1 epoch in " in out
+
+
+def test_no_cache_leaves_the_processed_cache_alone(mnist_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NN_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["train", "--data-dir", str(mnist_dir), "--hidden", "8", "--epochs", "1",
+            "--train-size", "200", "--quiet"]
+    assert main([*args, "--no-cache"]) == 0
+    assert not (tmp_path / "cache").exists()
+    assert main(args) == 0  # by default the parsed arrays are kept for the next run
+    assert len(list((tmp_path / "cache" / "processed").glob("mnist-*.npz"))) == 1
 
 
 def test_full_batch_option(mnist_dir, capsys):
@@ -60,18 +114,19 @@ def test_bad_arguments_get_argparse_errors(args, message, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "usage: python -m nn" in err
-    import re
     assert re.search(message, err), err
 
 
-def test_missing_data_gives_instructions_not_a_traceback(tmp_path, monkeypatch):
+def test_missing_data_gives_one_line_of_instructions_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("NN_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("NN_CACHE_DIR", str(tmp_path / "cache"))
     result = subprocess.run([sys.executable, "-m", "nn", "train", "--data-dir", str(tmp_path / "empty"),
                              "--no-download"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert "train-images-idx3-ubyte.gz" in result.stderr and "NN_DATA_DIR" in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: MNIST not found in ")
+    assert str(tmp_path / "empty") in result.stderr and str(tmp_path / "nothing") in result.stderr
+    assert "--data-dir" in result.stderr and "NN_DATA_DIR" in result.stderr
 
 
 def test_missing_checkpoint(tmp_path, capsys):

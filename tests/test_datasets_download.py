@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import closed_port
 from datasets import DatasetError, load_fashion_mnist, load_mnist
 from datasets import download as download_mod
 from datasets import mnist as mnist_mod
@@ -101,10 +101,7 @@ def _isolated(tmp_path, monkeypatch, server, shared_bytes):
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/mnist/"
+    return f"http://127.0.0.1:{closed_port()}/mnist/"
 
 
 def _assert_only_final_files(folder: Path, expected: list[str]) -> None:
@@ -162,7 +159,38 @@ def test_all_mirrors_failing_explains_and_leaves_nothing(server, tmp_path, monke
     assert "NN_DATA_DIR" in msg and "data_dir=" in msg
     for name in GZ:
         assert name in msg
-    _assert_only_final_files(target, [])
+    assert not target.exists()  # the folder the download created is gone again
+
+
+def test_a_failed_download_is_one_summary_line_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(mnist_mod, "MNIST_MIRRORS", [_closed_port_url(), _closed_port_url()])
+    with pytest.raises(DatasetError) as info:
+        load_mnist()  # downloads into <cache root>/mnist
+    summary = info.value.summary
+    assert "\n" not in summary
+    assert summary.startswith(f"MNIST not found in {tmp_path / 'cache' / 'mnist'}, and the download "
+                              "failed (2 mirrors tried, the last: connection failed")
+    assert "--data-dir" in summary and "NN_DATA_DIR" in summary
+    assert capsys.readouterr().err == ""  # the error says it all: no per-mirror lines
+    assert not (tmp_path / "cache").exists()  # nor an empty cache folder
+
+
+def test_a_failed_download_keeps_a_folder_that_was_there(tmp_path, monkeypatch):
+    target = tmp_path / "mine"
+    target.mkdir()
+    monkeypatch.setattr(mnist_mod, "MNIST_MIRRORS", [_closed_port_url()])
+    with pytest.raises(DatasetError):
+        load_mnist(data_dir=target / "a" / "b")
+    assert target.is_dir() and list(target.iterdir()) == []
+
+
+def test_download_false_summary_is_one_line(tmp_path):
+    with pytest.raises(DatasetError) as info:
+        load_mnist(data_dir=tmp_path / "dl", download=False)
+    assert info.value.summary.startswith(f"MNIST not found in {tmp_path / 'dl'}, "
+                                         f"{tmp_path / 'dl' / 'mnist'}, ")
+    assert "and downloading was turned off" in info.value.summary
+    assert "\n" not in info.value.summary and "\n" in str(info.value)
 
 
 def test_timeout_moves_on_and_skips_the_dead_mirror(server, tmp_path, monkeypatch, capsys):
@@ -245,6 +273,21 @@ def test_progress_line_on_a_tty(server, tmp_path, monkeypatch):
     assert "\r" in out and "%" in out and "Downloaded train-images" in out
 
 
+def test_a_failed_mirror_passes_by_on_a_tty_and_stays_once_another_answers(server, tmp_path,
+                                                                         monkeypatch):
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+    fake = FakeTTY()
+    monkeypatch.setattr("sys.stderr", fake)
+    fetch_files(GZ[:1], [server.url("missing"), server.url("good")], {}, tmp_path / "dl")
+    line = f"  {server.url('missing')}{GZ[0]}: HTTP 404 Not Found; trying the next mirror"
+    out = fake.getvalue()
+    assert out.startswith(f"\r\033[K{line}\r\033[K{line}\n")  # live, cleared, then kept
+    assert out.count("HTTP 404") == 2
+    assert out.index(f"Downloaded {GZ[0]}") > out.index(f"{line}\n")
+
+
 def test_no_checksum_known_still_validates_structure(server, tmp_path):
     server.files["junk.gz"] = b"definitely not an IDX file"
     try:
@@ -253,7 +296,7 @@ def test_no_checksum_known_still_validates_structure(server, tmp_path):
     finally:
         del server.files["junk.gz"]
     assert "not a valid IDX file" in info.value.tries[0][1]
-    _assert_only_final_files(tmp_path / "dl", [])
+    assert not (tmp_path / "dl").exists()
 
 
 def test_fashion_mnist_downloads_into_its_own_cache_folder(server, tmp_path, monkeypatch,

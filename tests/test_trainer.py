@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import math
+import time
 
 import numpy as np
 import pytest
 
 import optimizers
 from datasets import minibatches
-from layers import Affine, Sigmoid
+from layers import Affine, Layer, Sigmoid
 from layers.device import to_numpy
 from losses import SoftmaxWithLoss
 from nn import DivergenceError, Sequential, Trainer, mlp
@@ -185,6 +186,41 @@ def test_progress_lines_and_silence():
     assert "\r" not in out.getvalue()  # not a terminal: plain lines, no bar
     quiet = io.StringIO()
     make_trainer().fit(x, t, epochs=2, batch_size=40, verbose=0, file=quiet)
+    assert quiet.getvalue() == ""
+
+
+class _Stall(Layer):
+    """Identity whose forward sleeps ``delay`` seconds: an epoch on a suddenly busy machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delay = 0.0
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return x
+
+    def backward(self, dout, *, input_grad=True):
+        return dout
+
+
+def test_an_epoch_far_slower_than_the_first_prints_one_hint():
+    x, t = blobs()
+    stall = _Stall()
+    model = Sequential([Affine(4, 3, rng=0), stall])
+    trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=0.1),
+                      callbacks=[lambda tr, epoch, logs: setattr(stall, "delay", 0.0 if epoch == 3 else 0.7)])
+    out = io.StringIO()
+    history = trainer.fit(x, t, epochs=4, batch_size=None, verbose=1, file=out)
+    lines = out.getvalue().splitlines()
+    assert history.time[1] > 0.7 and history.time[2] > 0.7  # epochs 2 and 3 stalled: one hint
+    assert [line.split()[0] for line in lines] == ["epoch", "epoch", "note:", "epoch", "epoch"]
+    assert lines[2].startswith("note: epoch 2 took ") and "--threads 1" in lines[2]
+    quiet = io.StringIO()  # verbose=0 stays silent
+    stall.delay = 0.0
+    Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=0.1),
+            callbacks=[lambda tr, epoch, logs: setattr(stall, "delay", 0.7)]).fit(
+        x, t, epochs=2, batch_size=None, verbose=0, file=quiet)
     assert quiet.getvalue() == ""
 
 
