@@ -21,3 +21,13 @@ __all__ = [
     "load_weights", "mlp", "numerical_gradient", "save_model", "simple_convnet",
     "Perceptron", "PerceptronRecord", "RestartResult", "Restarts", "best_of_restarts",
 ]
+
+# Loaded on first use: each needs an optional extra that `import nn` must not import.
+_LAZY = {"MLPClassifier": "nn.estimators", "ConvNetClassifier": "nn.estimators"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nn' has no attribute {name!r}")
