@@ -66,6 +66,7 @@ class SearchResult:
             a NaN score, a diverged run, never wins).
         key, minimize: the metric that ranked the trials, and its direction.
         searched: the names of the parameters drawn at random (the others were fixed).
+        log_scale: those of them drawn on a log scale (plotted on log axes).
     """
 
     trials: list[Trial]
@@ -73,6 +74,7 @@ class SearchResult:
     key: str
     minimize: bool
     searched: list[str] = field(default_factory=list)
+    log_scale: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> Trial:
@@ -96,8 +98,9 @@ class SearchResult:
         """Scatter the score against the first two searched parameters (the textbook's chapter-6 figure).
 
         Each trial is a point at its two parameters, coloured by its score,
-        the best one starred; a parameter spanning two decades or more is on
-        a log axis. With one searched parameter the score is the y axis.
+        the best one starred; a parameter drawn on a log scale, or spanning
+        two decades or more, is on a log axis. With one searched parameter
+        the score is the y axis.
         """
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -119,15 +122,15 @@ class SearchResult:
             if failed:
                 ax.scatter(x_of(failed), y_of(failed), marker="x", color="grey", label="diverged (NaN)")
             ax.set(xlabel=names[0], ylabel=names[1])
-            _log_if_wide(ax, "x", x_of(self.trials))
-            _log_if_wide(ax, "y", y_of(self.trials))
+            self._log_axis(ax, "x", names[0])
+            self._log_axis(ax, "y", names[1])
         else:
             name = names[0] if names else "trial"
             x_of = (lambda ts: [t.params[name] for t in ts]) if names else (lambda ts: [t.index for t in ts])
             ax.scatter(x_of(ok), [t.score for t in ok], s=40)
             ax.set(xlabel=name, ylabel=label)
             if names:
-                _log_if_wide(ax, "x", x_of(self.trials))
+                self._log_axis(ax, "x", name)
         best = self.best
         if len(names) == 2:
             ax.scatter([best.params[names[0]]], [best.params[names[1]]], marker="*", s=300,
@@ -141,14 +144,19 @@ class SearchResult:
         return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
 
+    def _log_axis(self, ax: Any, axis: str, name: str) -> None:
+        numbers = [t.params[name] for t in self.trials if _is_number(t.params[name])]
+        wide = numbers and min(numbers) > 0 and max(numbers) / min(numbers) >= 100
+        if name in self.log_scale or wide:
+            from matplotlib.ticker import NullFormatter
+
+            (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+            # Over less than a decade Matplotlib labels the minor ticks too, on top of each other.
+            (ax.xaxis if axis == "x" else ax.yaxis).set_minor_formatter(NullFormatter())
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _log_if_wide(ax: Any, axis: str, values: list[Any]) -> None:
-    numbers = [v for v in values if _is_number(v)]
-    if numbers and min(numbers) > 0 and max(numbers) / min(numbers) >= 100:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
 def sample_params(space: Mapping[str, Any], seed: int, index: int) -> dict[str, Any]:
@@ -278,7 +286,9 @@ def random_search(
     if math.isnan(ordered[best].score):
         raise ValueError(f"every one of the {n_trials} trials gave a NaN score (diverged?)")
     searched = [name for name in space if hasattr(space[name], "rvs") or isinstance(space[name], list)]
-    return SearchResult(ordered, best, key, minimize, searched)
+    log_scale = [name for name in searched
+                 if getattr(getattr(space[name], "dist", None), "name", "") in ("loguniform", "reciprocal")]
+    return SearchResult(ordered, best, key, minimize, searched, log_scale)
 
 
 # -- the results file ---------------------------------------------------------

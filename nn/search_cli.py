@@ -285,7 +285,8 @@ def _report(result: SearchResult, searched: list[str], out: Any, quiet: bool) ->
 
 
 def _title(args: argparse.Namespace, result: SearchResult) -> str:
-    return f"{args.dataset}: validation accuracy of {len(result.trials)} trials, {args.epochs} epochs each"
+    epochs = f"{args.epochs} epoch{'s' * (args.epochs != 1)}"
+    return f"{args.dataset}: validation accuracy of {len(result.trials)} trials, {epochs} each"
 
 
 def _retrain(args: argparse.Namespace, best: Trial, train: Any, test: Any, out: Any) -> int:

@@ -67,7 +67,7 @@ def test_random_search_ranks_the_trials_and_picks_the_best():
     assert [t.seed for t in result.trials] == list(range(3, 15))
     assert [t.metrics["seed"] for t in result.trials] == list(range(3, 15))
     assert result.best.score == max(scores) and result.best_params == result.best.params
-    assert result.ranked()[0] is result.best and result.searched == ["lr"]
+    assert result.ranked()[0] is result.best and result.searched == ["lr"] and result.log_scale == ["lr"]
     lowest = random_search(quadratic, {"lr": loguniform(1e-4, 1)}, n_trials=12, seed=3, minimize=True)
     assert lowest.best.score == min(scores)
 
@@ -79,6 +79,19 @@ def test_nan_scores_never_win_unless_all_are_nan():
     assert result.best.seed == 3 and math.isnan(result.ranked()[-1].score)
     with pytest.raises(ValueError, match="every one of the 2 trials gave a NaN score"):
         random_search(lambda p, s: math.nan, {}, n_trials=2, key="score")
+
+
+@pytest.mark.parametrize("space", [{"lr": loguniform(1e-4, 1), "momentum": uniform(0.5, 0.49)},
+                                   {"lr": loguniform(1e-4, 1)}, {}])
+def test_the_plot_of_two_one_or_no_searched_parameters(space, tmp_path):
+    def some_diverge(params, seed):
+        if seed == 1:
+            return math.nan
+        return quadratic(params, seed)["val_accuracy"] if "lr" in params else float(seed)
+    result = random_search(some_diverge, {**space, "fixed": 3}, n_trials=5)
+    assert result.searched == list(space)
+    path = result.plot(tmp_path / "search.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("kwargs, message", [
