@@ -22,6 +22,7 @@ import json
 import math
 import os
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,16 +165,17 @@ def sample_params(space: Mapping[str, Any], seed: int, index: int) -> dict[str, 
 
     An entry is a distribution (anything with ``rvs(random_state=...)``, such as
     ``scipy.stats.loguniform(1e-4, 1e-1)``), a list (one element drawn
-    uniformly) or any other value (fixed). Trial ``index`` draws from a
-    generator seeded by ``(seed, index)``, so its parameters do not depend on
-    how many trials run, nor in which order. The values come back as JSON
+    uniformly) or any other value (fixed). Trial ``index`` draws each entry
+    from a generator seeded by ``(seed, index, the entry's name)``, so a
+    trial's learning rate does not depend on how many trials run, in which
+    order, nor on what else the space holds. The values come back as JSON
     would read them (tuples as lists, NumPy numbers as Python ones), exactly
     as the results file records them.
     """
-    rng = np.random.default_rng([seed, index])
     params = {}
     for name in space:
         spec = space[name]
+        rng = np.random.default_rng([seed, index, zlib.crc32(str(name).encode())])
         if hasattr(spec, "rvs"):
             value = spec.rvs(random_state=rng)
         elif isinstance(spec, list):
@@ -253,6 +255,7 @@ def random_search(
 
     Raises:
         ValueError: bad arguments, or every trial scored NaN.
+        TypeError: ``space`` is not a mapping.
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
         raise ValueError(f"n_trials must be a positive integer, got {n_trials!r}")

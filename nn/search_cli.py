@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 import datasets
 from losses import SoftmaxWithLoss
 from nn import cli
@@ -46,7 +48,9 @@ def train_trial(params: dict[str, Any], seed: int, data: Any) -> dict[str, float
         ``val_accuracy`` and ``val_loss`` (NaN if training diverged), the last
         epoch's training ``loss`` and ``accuracy``, and the ``epochs`` trained.
     """
-    (x, t), validation = data
+    # joblib hands large arrays to its workers as np.memmap: plain views of the same memory
+    # spare the memmap subclass's bookkeeping on every batch taken from them.
+    (x, t), validation = [tuple(np.asarray(a) for a in part) for part in data]
     args = argparse.Namespace(**params, seed=seed)
     model = cli._build(args)
     optimizer = cli._optimizer(args, model)
@@ -65,10 +69,11 @@ def train_trial(params: dict[str, Any], seed: int, data: Any) -> dict[str, float
 # -- options ------------------------------------------------------------------
 def _spec(check: Any, expected: str) -> Any:
     """An argparse type: a value, LOW:HIGH (uniform), LOW:HIGH:log (log-uniform) or a,b,c (one of)."""
-    from scipy import stats
 
     def parse(text: str) -> Any:
         if ":" in text:
+            from scipy import stats  # only when a range is given: it takes half a second to import
+
             parts = text.split(":")
             scale = parts[2] if len(parts) == 3 else "linear"
             if len(parts) not in (2, 3) or scale not in ("log", "linear", "lin"):
@@ -162,7 +167,8 @@ def _format(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _space(args: argparse.Namespace) -> dict[str, Any]:
+def search_space(args: argparse.Namespace) -> dict[str, Any]:
+    """The trials' parameters that parsed ``search`` options describe: ranges and fixed values."""
     space = {name: getattr(args, name) for name in TRAIN_OPTIONS}
     space["hidden"] = tuple(args.hidden)  # a fixed value: a list in a space is a choice
     if space["lr"] is None:
@@ -195,7 +201,7 @@ def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, state: di
     if args.results and os.path.isdir(args.results):
         parser.error(f"--results {args.results} is a directory: give a file name such as trials.jsonl")
     scheduler = args.scheduler or (None if args.jobs is not None else os.environ.get(SCHEDULER_ENV) or None)
-    space = _space(args)
+    space = search_space(args)
     searched = [name for name in SEARCHABLE if hasattr(space[name], "rvs") or isinstance(space[name], list)]
     try:  # the options every trial shares, checked once here rather than in each trial
         probe = argparse.Namespace(**sample_params(space, args.seed, 0), seed=args.seed)

@@ -39,6 +39,9 @@ def test_each_trial_draws_from_its_own_stream():
     first = [sample_params(SPACE, 0, i) for i in range(6)]
     assert [sample_params(SPACE, 0, i) for i in range(3)] == first[:3]  # independent of the trial count
     assert sample_params(SPACE, 1, 0) != first[0]
+    more = {"momentum": uniform(0, 1), **SPACE}  # another searched entry leaves the others' draws alone
+    assert all({k: v for k, v in sample_params(more, 0, i).items() if k != "momentum"} == first[i]
+               for i in range(6))
     lrs = [p["lr"] for p in first]
     assert len(set(lrs)) == 6 and all(1e-4 <= v <= 1e-1 for v in lrs)
     assert {p["batch_size"] for p in first} <= {32, 64}
