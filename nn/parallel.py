@@ -144,19 +144,45 @@ def _on_joblib(fn, tasks, shared, workers, threads) -> Iterator[Outcome]:
         yield Outcome(*outcome)
 
 
-def dask_client(scheduler: Any, timeout_s: float | None = None) -> tuple[Any, bool]:
-    """A ``distributed.Client`` for ``scheduler`` (an address or a Client) and whether we own it."""
+def _import_distributed(scheduler: Any) -> Any:
     try:
-        from distributed import Client
+        import distributed
     except ModuleNotFoundError as exc:
         raise ImportError(f"scheduler={scheduler!r} runs the trials on a Dask cluster, which needs "
                           "dask.distributed: pip install \"nn-from-scratch[dask]\"") from exc
-    if isinstance(scheduler, Client):
-        return scheduler, False
-    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    return distributed
+
+
+def check_scheduler(scheduler: Any) -> None:
+    """Raise ValueError unless ``scheduler`` is a ``distributed.Client`` or a well-formed address.
+
+    Checked before connecting: a Client given an address without a port
+    fails, then spends 20 s closing itself.
+    """
+    distributed = _import_distributed(scheduler)
+    if isinstance(scheduler, distributed.Client):
+        return
     if not isinstance(scheduler, str) or not scheduler:
         raise ValueError(f"scheduler must be an address such as 'tcp://127.0.0.1:8786' or a "
                          f"distributed.Client, got {scheduler!r}")
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    try:
+        scheme, location = parse_address(scheduler)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise ValueError(f"the Dask scheduler address {scheduler!r} is not of the form "
+                         f"tcp://HOST:PORT ({exc})") from None
+
+
+def dask_client(scheduler: Any, timeout_s: float | None = None) -> tuple[Any, bool]:
+    """A ``distributed.Client`` for ``scheduler`` (an address or a Client) and whether we own it."""
+    check_scheduler(scheduler)
+    from distributed import Client
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
     try:
         return Client(scheduler, timeout=timeout_s, set_as_default=False), True
     except (OSError, TimeoutError) as exc:

@@ -267,7 +267,10 @@ def random_search(
     seed, n_trials = int(seed), int(n_trials)
     planned = _plan(space, n_trials, seed)
     context = _as_json(dict(context or {}), "context")
-    done = {} if results is None else _finished(Path(results), planned, context, key)
+    done: dict[int, Trial] = {}
+    if results is not None:
+        done = _finished(Path(results), planned, context, key)
+        _check_writable(Path(results))
     todo = [p for p in planned if p[0] not in done]
     trials: dict[int, Trial] = dict(done)
     tasks = [(params, trial_seed) for _, params, trial_seed in todo]
@@ -316,6 +319,16 @@ def _record(trial: Trial, context: dict[str, Any]) -> dict[str, Any]:
             "score": None if math.isnan(trial.score) else trial.score, "metrics": metrics,
             "time": round(trial.time, 3), "worker": trial.worker, "context": context,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not after the first trial, if ``path`` cannot be appended to."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        open(path, "ab").close()
+    except OSError as exc:
+        raise OSError(f"cannot write the results file {path}: {exc.strerror or exc}") from None
 
 
 def append_record(path: Path, record: Mapping[str, Any]) -> None:

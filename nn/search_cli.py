@@ -25,7 +25,7 @@ import numpy as np
 import datasets
 from losses import SoftmaxWithLoss
 from nn import cli
-from nn.parallel import SCHEDULER_ENV, worker_count
+from nn.parallel import SCHEDULER_ENV, check_scheduler, worker_count
 from nn.search import SearchResult, Trial, finished_trials, random_search, sample_params
 from nn.trainer import DivergenceError, Trainer
 
@@ -201,6 +201,14 @@ def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, state: di
     if args.results and os.path.isdir(args.results):
         parser.error(f"--results {args.results} is a directory: give a file name such as trials.jsonl")
     scheduler = args.scheduler or (None if args.jobs is not None else os.environ.get(SCHEDULER_ENV) or None)
+    if scheduler:
+        try:
+            check_scheduler(scheduler)
+        except ImportError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        except ValueError as exc:
+            parser.error(f"{'--scheduler' if args.scheduler else SCHEDULER_ENV}: {exc}")
     space = search_space(args)
     searched = [name for name in SEARCHABLE if hasattr(space[name], "rvs") or isinstance(space[name], list)]
     try:  # the options every trial shares, checked once here rather than in each trial
@@ -248,14 +256,14 @@ def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, state: di
         sys.stderr.write(f"error: the Dask cluster failed: {type(exc).__name__}: {exc}\n")
         return 1
     _report(result, searched, out, args.quiet)
-    try:
-        if args.plot:
+    if args.plot:
+        try:
             print(f"wrote the plot to {result.plot(args.plot, title=_title(args, result))}", file=out)
-        if args.retrain_best:
-            return _retrain(args, result.best, (x_train, t_train), (x_test, t_test), out)
-    except OSError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot write the plot to {args.plot}: {exc.strerror or exc}\n")
+            return 1
+    if args.retrain_best:
+        return _retrain(args, result.best, (x_train, t_train), (x_test, t_test), out)
     return 0
 
 
@@ -315,5 +323,10 @@ def _retrain(args: argparse.Namespace, best: Trial, train: Any, test: Any, out: 
     if args.save:
         meta = {"dataset": args.dataset, "test_accuracy": test_acc, "search_trial": best.index,
                 "params": best.params, "seed": best.seed, "command": " ".join(sys.argv)}
-        print(f"saved the model to {model.save(args.save, optimizer=optimizer, metadata=meta)}", file=out)
+        try:
+            path = model.save(args.save, optimizer=optimizer, metadata=meta)
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot write the model to {args.save}: {exc.strerror or exc}\n")
+            return 1
+        print(f"saved the model to {path}", file=out)
     return 0

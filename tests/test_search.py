@@ -296,6 +296,27 @@ def test_search_usage_errors_exit_2_without_a_traceback(args, message, mnist_dir
     assert message in err and "Traceback" not in err
 
 
+def test_a_scheduler_address_without_a_port_is_a_usage_error(mnist_dir, capsys):
+    pytest.importorskip("distributed")
+    with pytest.raises(SystemExit) as info:
+        main([*SEARCH, "--data-dir", str(mnist_dir), "--scheduler", "localhost"])
+    assert info.value.code == 2
+    assert "--scheduler: the Dask scheduler address 'localhost' is not of the form tcp://HOST:PORT" \
+        in capsys.readouterr().err
+
+
+def test_files_that_cannot_be_written_are_one_line_errors_and_exit_1(mnist_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    options = [*SEARCH, "--data-dir", str(mnist_dir), "--trials", "1", "--quiet"]
+    assert main([*options, "--results", str(blocker / "trials.jsonl")]) == 1
+    assert capsys.readouterr().err == f"error: cannot write the results file {blocker / 'trials.jsonl'}: " \
+                                      "Not a directory\n"
+    assert main([*options, "--plot", str(blocker / "search.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the plot to {blocker / 'search.png'}: ") and err.count("\n") == 1
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_1(mnist_dir, capsys, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # nothing listens on port 9
