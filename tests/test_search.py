@@ -197,6 +197,7 @@ def small_mnist(mnist_dir):
 
 
 def test_random_search_on_two_processes_equals_the_sequential_run(small_mnist):
+    pytest.importorskip("joblib", reason="joblib comes with the [sklearn] extra")
     space = {**SPACE, "model": "mlp", "activation": "relu", "batchnorm": False, "dropout": 0.0,
              "init": None, "dtype": "float32", "optimizer": "adam", "momentum": None,
              "schedule": "none", "patience": None}
@@ -209,6 +210,7 @@ def test_random_search_on_two_processes_equals_the_sequential_run(small_mnist):
 
 
 def test_best_of_restarts_on_two_processes_equals_the_sequential_run(small_mnist):
+    pytest.importorskip("joblib", reason="joblib comes with the [sklearn] extra")
     (x, t), (x_val, t_val) = small_mnist
 
     def train(model, seed):  # a closure over the data: joblib pickles it for the workers
