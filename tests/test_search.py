@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -240,6 +239,17 @@ def test_missing_joblib_or_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"needs dask.distributed: pip install \"nn-from-scratch\[dask\]\""):
         random_search(quadratic, SPACE, n_trials=2, scheduler="tcp://127.0.0.1:1")
+
+
+def test_the_extras_are_declared_and_ci_installs_them():
+    """The README's `pip install -e ".[sklearn]"` and `".[dask]"` name extras that hold what the code imports."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {d.split(">")[0] for d in extras["sklearn"]} == {"scikit-learn", "joblib"}
+    assert [d.split(">")[0] for d in extras["dask"]] == ["dask[distributed]"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r'pip install -q -e "\.\[[^"]*sklearn[^"]*\]"', ci)
+    assert re.search(r'pip install -q -e "\.\[[^"]*dask[^"]*\]"', ci)
 
 
 def test_import_nn_loads_no_optional_extra():
