@@ -101,7 +101,8 @@ class _NetClassifier(ClassifierMixin, BaseEstimator):
         """Raise ValueError for a subclass's own hyper-parameters."""
 
     def _reshape(self, X: np.ndarray) -> np.ndarray:
-        """The validated 2-D ``X`` in the shape the network takes."""
+        """The validated 2-D ``X`` (a plain ndarray: a memmap's subclass is dropped) in the
+        shape the network takes."""
         return X
 
     # -- scikit-learn's interface ------------------------------------------
@@ -195,7 +196,7 @@ class _NetClassifier(ClassifierMixin, BaseEstimator):
         if np.any(unknown):
             raise ValueError(f"{name}: y holds labels {sorted(set(np.asarray(y)[unknown].tolist()))} "
                              f"that are not among the classes {list(self.classes_)} it was fitted on")
-        return self._reshape(X), labels
+        return self._reshape(np.asarray(X)), labels
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -234,7 +235,7 @@ class _NetClassifier(ClassifierMixin, BaseEstimator):
         was_training = model.training
         model.eval()
         try:
-            x = self._reshape(X)
+            x = self._reshape(np.asarray(X))
             if len(x) == 0:
                 return np.zeros((0, len(self.classes_)), dtype=X.dtype)
             return np.concatenate([model.forward(x[i:i + 1024]) for i in range(0, len(x), 1024)])
