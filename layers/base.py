@@ -334,7 +334,7 @@ def check_array(layer: Layer, x: Any, what: str = "input") -> np.ndarray:
 
 def check_device_matches(layer: Layer, x: Any, like: Any) -> None:
     """Refuse an input on another device than the layer's parameters (``like``)."""
-    if type(x) is not type(like):
+    if type(x) is not type(like) and device_of(x) is not device_of(like):
         raise TypeError(
             f"{layer.describe()}: the input is on {device_of(x).name} but the layer's parameters "
             f"are on {device_of(like).name}; move the model with model.to(\"{device_of(x).name}\") "

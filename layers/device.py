@@ -119,6 +119,8 @@ def device_of(x: Any) -> Device:
     found = _BY_TYPE.get(type(x))
     if found is not None:
         return found
+    if isinstance(x, np.ndarray):  # a subclass such as np.memmap lives on the CPU too
+        return CPU
     if type(x).__module__.split(".")[0] == "cupy":  # a CuPy array met before the "gpu" device
         return _cupy_device()
     raise TypeError(f"expected a NumPy or CuPy array, got {type(x).__name__}")
@@ -126,7 +128,7 @@ def device_of(x: Any) -> Device:
 
 def is_array(x: Any) -> bool:
     """True for an array of any known array module (NumPy, CuPy, a registered one)."""
-    if type(x) in _BY_TYPE:
+    if type(x) in _BY_TYPE or isinstance(x, np.ndarray):
         return True
     return type(x).__module__.split(".")[0] == "cupy" and type(x).__name__ == "ndarray"
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m nn train | evaluate | summary``.
+"""The command line: ``python -m nn train | evaluate | summary | search``.
 
 ``python -m nn train`` alone trains a 784-256-256-10 ReLU network with Adam
 on MNIST and reports its test accuracy.
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and inspect NumPy networks on MNIST and Fashion-MNIST.",
         epilog="'python -m nn train' alone trains a 784-256-256-10 ReLU network with Adam on MNIST.")
     parser.add_argument("--version", action="version", version=f"nn-from-scratch {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,summary}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,summary,search}")
     sub.required = True
 
     train = sub.add_parser("train", help="train a model and report its test accuracy")
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="layers, shapes and parameter counts of a model")
     summary.add_argument("checkpoint", nargs="?", help="a saved model (else one built from the options)")
     _add_model_options(summary)
+
+    from nn.search_cli import add_search_parser  # it builds on the helpers above
+    add_search_parser(sub)
     return parser
 
 
@@ -328,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return cmd_train(args, parser)
             if args.command == "evaluate":
                 return cmd_evaluate(args)
+            if args.command == "search":
+                return args.run(args, parser)
             return cmd_summary(args)
     except DeviceError as exc:  # --device gpu without CuPy or a GPU: say what to install
         sys.stderr.write(f"error: {exc}\n")

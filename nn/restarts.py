@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from nn.parallel import run_trials
+
 
 class RestartResult(NamedTuple):
     """One restart: its seed, its score and every metric ``train`` reported."""
@@ -60,6 +62,9 @@ def best_of_restarts(
     minimize: bool = True,
     keep_models: bool = False,
     on_result: Callable[[RestartResult], Any] | None = None,
+    n_jobs: int | None = 1,
+    scheduler: Any = None,
+    threads_per_trial: int = 1,
 ) -> Restarts:
     """Build and train a model for each seed; return the best model and every result.
 
@@ -74,10 +79,22 @@ def best_of_restarts(
         minimize: lower score is better (a loss); ``False`` for an accuracy.
         keep_models: keep every trained model in its result, not only the best.
         on_result: called with each ``RestartResult`` as it is finished (progress).
+        n_jobs: run the restarts in this many local processes (joblib; -1:
+            one per core); ``build`` and ``train`` then run in those processes,
+            so ``train`` must return what you need rather than store it in
+            outer variables.
+        scheduler: run them on a Dask cluster instead: its scheduler's
+            address (``"tcp://host:8786"``) or a ``distributed.Client``.
+        threads_per_trial: BLAS threads of each restart, in every mode: the
+            thread count changes the rounding of BLAS sums, so a restart gives
+            the same result in this process, in a local worker and on a
+            cluster; ``n_jobs=-1`` runs ``cores // threads_per_trial`` workers.
 
     Returns:
-        ``Restarts(model, results, best_index)``; ties go to the earlier seed,
-        and a NaN score (a diverged run) never wins unless all are NaN.
+        ``Restarts(model, results, best_index)``, the results in the order of
+        the seeds whatever order they finished in (``on_result`` sees them
+        as they finish); ties go to the earlier seed, and a NaN score (a
+        diverged run) never wins unless all are NaN.
 
     Raises:
         ValueError: neither or inconsistent ``n`` and ``seeds``; a mapping
@@ -90,21 +107,26 @@ def best_of_restarts(
     ({'w': 2}, [4.0, 1.0, 0.0, 1.0])
     """
     seed_list = _seed_list(n, seeds)
-    results: list[RestartResult] = []
+    slots: list[RestartResult | None] = [None] * len(seed_list)
     best_model, best_index = None, -1
-    for seed in seed_list:
-        model = build(seed)
-        outcome = train(model, seed)
+    for i, (outcome, model), _, _ in run_trials(_restart, [(build, train, s) for s in seed_list],
+                                                n_jobs=n_jobs, scheduler=scheduler,
+                                                threads_per_trial=threads_per_trial):
         score, metrics = _score(outcome, key)
-        result = RestartResult(seed, score, metrics, model if keep_models else None)
-        results.append(result)
-        if best_index < 0 or _better(score, results[best_index].score, minimize):
-            best_model, best_index = model, len(results) - 1
+        result = slots[i] = RestartResult(seed_list[i], score, metrics, model if keep_models else None)
+        if best_index < 0 or ranks_first(score, i, slots[best_index].score, best_index, minimize):
+            best_model, best_index = model, i
         if on_result is not None:
             on_result(result)
+    results = [r for r in slots if r is not None]
     if math.isnan(results[best_index].score):
         raise ValueError(f"every one of the {len(results)} restarts gave a NaN score")
     return Restarts(best_model, results, best_index)
+
+
+def _restart(build: Callable[[int], Any], train: Callable[[Any, int], Any], seed: int) -> tuple[Any, Any]:
+    model = build(seed)
+    return train(model, seed), model
 
 
 def _seed_list(n: int | None, seeds: Iterable[int] | None) -> list[int]:
@@ -125,17 +147,24 @@ def _seed_list(n: int | None, seeds: Iterable[int] | None) -> list[int]:
     return [int(s) for s in seed_list]
 
 
-def _score(outcome: Any, key: str) -> tuple[float, dict[str, float]]:
+def _score(outcome: Any, key: str, source: str = "train") -> tuple[float, dict[str, float]]:
     if isinstance(outcome, Mapping):
         if key not in outcome:
-            raise ValueError(f"train returned metrics {sorted(outcome)} without the score "
+            raise ValueError(f"{source} returned metrics {sorted(outcome)} without the score "
                              f"key {key!r}; pass key= to choose one")
         metrics = {k: float(v) for k, v in outcome.items()}
         return metrics[key], metrics
     if isinstance(outcome, bool) or not isinstance(outcome, (int, float, np.integer, np.floating)):
-        raise ValueError(f"train must return a number or a mapping of metrics, "
+        raise ValueError(f"{source} must return a number or a mapping of metrics, "
                          f"got {type(outcome).__name__}")
     return float(outcome), {key: float(outcome)}
+
+
+def ranks_first(score: float, index: int, other: float, other_index: int, minimize: bool) -> bool:
+    """Whether ``score`` (of run ``index``) beats ``other``: the better score, on a tie the earlier run."""
+    if _better(score, other, minimize):
+        return True
+    return not _better(other, score, minimize) and index < other_index
 
 
 def _better(score: float, best: float, minimize: bool) -> bool:

@@ -203,3 +203,12 @@ def test_array_module_is_numpy_for_numpy_and_the_stand_in_for_its_arrays():
     assert array_module(DEV.asarray(np.ones(2))) is DEV.xp
     with pytest.raises(TypeError, match="expected a NumPy or CuPy array"):
         device_of([1, 2])
+
+
+def test_numpy_subclasses_such_as_memmap_live_on_the_cpu(tmp_path):
+    data = np.random.default_rng(7).standard_normal((6, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", data)
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert type(x) is np.memmap and device_of(x) is CPU and is_array(x) and array_module(x) is np
+    model = mlp(4, [3], 2, seed=0)
+    np.testing.assert_array_equal(model.forward(x), model.forward(data))
