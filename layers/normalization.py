@@ -81,6 +81,11 @@ class BatchNorm(Layer):
     def buffers(self) -> dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        d = (check_positive_int(config.get("num_features"), "num_features"),)
+        return {"gamma": d, "beta": d, "running_mean": d, "running_var": d}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         self._check_shape(tuple(input_shape))
         return tuple(input_shape)
