@@ -18,6 +18,32 @@ def scores_to_classes(scores: np.ndarray) -> np.ndarray:
     return (scores.reshape(len(scores)) > 0).astype(np.int64)
 
 
+def layers_in(model: Layer) -> Iterator[tuple[str, Layer]]:
+    """``(path, layer)`` for ``model`` itself (path ``""``) and every layer inside it,
+    found through its attributes and lists (a ``Sequential``'s ``layers.0``, ...).
+
+    >>> from layers import ReLU
+    >>> [path for path, _ in layers_in(Sequential([Sequential([ReLU()])]))]
+    ['', 'layers.0', 'layers.0.layers.0']
+    """
+    seen: set[int] = set()
+    stack = [("", model)]
+    while stack:
+        path, layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield path, layer
+        inner = []
+        for key, value in vars(layer).items():
+            if isinstance(value, Layer):
+                inner.append((f"{path}.{key}".lstrip("."), value))
+            elif isinstance(value, (list, tuple)):
+                inner += [(f"{path}.{key}.{i}".lstrip("."), v) for i, v in enumerate(value)
+                          if isinstance(v, Layer)]
+        stack += reversed(inner)
+
+
 class Sequential(Layer):
     """A network that applies its layers in order.
 
