@@ -1,5 +1,9 @@
 """Long runs survive interruption: fit(checkpoint=...) saves every epoch, fit(resume=...)
-continues bit for bit, Ctrl-C ends cleanly."""
+continues bit for bit, Ctrl-C ends cleanly; through the Python API and the command line.
+
+The command-line test kills real child processes with SIGKILL at random points
+(three per chain) and compares the result with a run that was never interrupted.
+"""
 
 from __future__ import annotations
 
@@ -178,3 +182,106 @@ def test_an_evaluate_command_reads_a_run_checkpoint(tmp_path):
                        checkpoint_metadata={"dataset": "mnist", "note": "kept"})
     assert load_metadata(tmp_path / "run.npz") == {"dataset": "mnist", "note": "kept"}
     assert load_model(tmp_path / "run.npz").num_parameters() == 6 * 8 + 8 + 8 + 8 + 8 * 3 + 3
+
+
+# --- the command line, killed for real ------------------------------------------------
+
+CLI_RUN = ["--no-download", "--train-size", "6000", "--hidden", "64", "--batchnorm", "--dropout",
+           "0.1", "--schedule", "cosine", "--val-split", "0.1", "--epochs", "12", "--batch-size",
+           "20", "--seed", "3", "--threads", "1"]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nn", "train", *args]
+
+
+def child_env() -> dict[str, str]:
+    # the same BLAS thread count in every process: the condition for bit-for-bit equality
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def interrupt_after_epoch_lines(command: list[str], lines: int, delay: float, sig: int) -> tuple[int, str]:
+    """Start ``command``, send ``sig`` ``delay`` s after its ``lines``-th epoch line; return
+    (exit status, stderr)."""
+    child = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        seen = 0
+        for line in child.stdout:
+            if line.startswith("epoch "):
+                seen += 1
+                if seen == lines:
+                    time.sleep(delay)
+                    child.send_signal(sig)
+                    break
+        child.stdout.read()
+        return child.wait(timeout=120), child.stderr.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def saved_run(path: Path) -> tuple[dict, list[np.ndarray]]:
+    meta = load_metadata(path)
+    model = load_model(path)
+    history = {k: v for k, v in meta["history"].items() if k != "time"}
+    arrays = [p.data for p in model.parameters()] + list(model.buffers().values())
+    return {**history, "test_accuracy": meta["test_accuracy"]}, arrays
+
+
+@pytest.mark.slow
+def test_killed_three_times_at_random_points_the_run_ends_as_if_never_killed(mnist_dir, tmp_path):
+    seed = random.randrange(2**32)
+    draw = random.Random(seed)
+    data = ["--data-dir", str(mnist_dir)]
+    reference = subprocess.run(cli(*data, *CLI_RUN, "--quiet", "--save", str(tmp_path / "ref.npz")),
+                               cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+
+    run, final = tmp_path / "run.npz", tmp_path / "final.npz"
+    command = cli(*data, *CLI_RUN, "--checkpoint", str(run), "--save", str(final))
+    saved = []
+    for kill in range(3):
+        # the first process must have saved an epoch: its kill comes after the second line
+        lines = draw.randint(2, 3) if kill == 0 else draw.randint(1, 2)
+        status, err = interrupt_after_epoch_lines(command, lines, draw.uniform(0, 0.1), signal.SIGKILL)
+        assert status == -signal.SIGKILL, f"kill {kill + 1} (seed {seed}): exited {status}: {err}"
+        saved.append(completed_epochs(run))
+        command = cli(*data, "--resume", str(run), "--save", str(final), "--threads", "1")
+    assert saved == sorted(saved) and saved[-1] < 12, f"seed {seed}: killed after epochs {saved}"
+    finished = subprocess.run(command, cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "resuming from" in finished.stdout
+    expected, expected_arrays = saved_run(tmp_path / "ref.npz")
+    got, got_arrays = saved_run(final)
+    assert got == expected, f"seed {seed}, killed after epochs {saved}"
+    for a, b in zip(expected_arrays, got_arrays):
+        np.testing.assert_array_equal(a, b, err_msg=f"seed {seed}, killed after epochs {saved}")
+    assert len(got["epoch"]) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final.npz", "ref.npz", "run.npz"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_command_line_saves_and_says_how_to_resume(mnist_dir, tmp_path):
+    data = ["--data-dir", str(mnist_dir)]
+    run = tmp_path / "run.npz"
+    status, err = interrupt_after_epoch_lines(cli(*data, *CLI_RUN, "--checkpoint", str(run)), 2, 0,
+                                              signal.SIGINT)
+    assert status == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    saved = completed_epochs(run)
+    assert 1 <= saved <= 3
+    assert lines[0].startswith("interrupted after ") and f"epochs 1-{saved} are saved in {run}; " \
+        f"continue with: python -m nn train --resume {run}" in lines[0]
+    done = subprocess.run(cli(*data, "--resume", str(run), "--epochs", str(saved + 1), "--quiet"),
+                          cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "test accuracy" in done.stdout, done.stderr
+    assert completed_epochs(run) == saved + 1
+    too_few = subprocess.run(cli(*data, "--resume", str(run), "--epochs", "1"), cwd=ROOT,
+                             env=child_env(), capture_output=True, text=True, timeout=300)
+    assert too_few.returncode == 2
+    assert f"--epochs 1 is fewer than the {saved + 1} epochs the run" in too_few.stderr
