@@ -291,6 +291,11 @@ def test_nan_in_the_data_is_reported_as_bad_data_not_as_divergence(bad, kind):
     one_hot[3, 0] = np.nan
     with pytest.raises(ValueError, match="training data: t holds NaN in 1 sample.s., the first at index 3"):
         make_trainer().fit(blobs()[0], one_hot, epochs=1, verbose=0)
+    trainer = bn_trainer()  # nothing of the model is poisoned on the way
+    with pytest.raises(ValueError, match=f"training data: x holds {kind}"):
+        trainer.fit(x, t, epochs=1, batch_size=30, verbose=0)
+    assert all(np.isfinite(p.data).all() for p in trainer.model.parameters())
+    assert all(np.isfinite(v).all() for v in trainer.model.buffers().values())
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is what this test provokes
