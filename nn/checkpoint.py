@@ -200,7 +200,9 @@ class _Checkpoint:
         self.zip.close()
 
     def error(self, message: str) -> CheckpointError:
-        return CheckpointError(f"{self.path}: {message}")
+        # Text from the file may hold newlines or terminal escapes: shown escaped, on one line.
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        return CheckpointError(f"{self.path}: {shown}")
 
     def _read_header(self) -> dict[str, Any]:
         if "header" not in self.members:

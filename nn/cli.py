@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -237,6 +238,27 @@ def _schedule(args: argparse.Namespace, optimizer: Any) -> Any:
     return None
 
 
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not every system says
+        return None
+
+
+def _check_model_size(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse an MLP whose weights, gradients and optimizer state cannot fit in memory."""
+    if args.model != "mlp":
+        return
+    sizes = [784, *args.hidden, 10]
+    count = sum(a * b + b for a, b in zip(sizes, sizes[1:])) + 4 * sum(args.hidden) * args.batchnorm
+    need = 4 * count * np.dtype(args.dtype).itemsize  # weights, gradients, two optimizer moments
+    memory = _physical_memory()
+    if memory is not None and need > memory:
+        parser.error(f"--hidden {' '.join(map(str, args.hidden))} gives {count:,} parameters, "
+                     f"{need / 2**30:,.1f} GiB with their gradients and optimizer state: more than "
+                     f"this machine's {memory / 2**30:,.1f} GiB of memory")
+
+
 def _checked_destination(parser: argparse.ArgumentParser, option: str, path: str | None,
                          what: str) -> None:
     """Refuse an output path that cannot be written, before any training."""
@@ -314,6 +336,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser,
         _checked_destination(parser, option, path, what)
     if args.batchnorm and args.model == "mlp" and args.batch_size == 1:
         parser.error("--batchnorm needs at least 2 samples per batch: use --batch-size 2 or more")
+    _check_model_size(args, parser)
     (x_train, t_train), (x_test, t_test) = _load(args.dataset, args, flatten=args.model == "mlp",
                                                  dtype=args.dtype)
     if args.train_size:
@@ -447,6 +470,8 @@ def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser,
 
 def cmd_summary(args: argparse.Namespace, parser: argparse.ArgumentParser,
                 argv: Sequence[str] | None = None) -> int:
+    if not args.checkpoint:
+        _check_model_size(args, parser)
     model = _load_checkpoint(args.checkpoint)[0] if args.checkpoint else _build(args)
     shape = None if model.input_shape() is not None else (1, 28, 28)
     print(model.summary(shape))
@@ -472,6 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return COMMANDS[args.command](args, parser, argv)
         except (CommandError, CheckpointError) as exc:
             sys.stderr.write(f"error: {exc}\n")
+            return 1
+        except MemoryError as exc:
+            sys.stderr.write(f"error: out of memory ({exc}); use a smaller model or batch size\n")
             return 1
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")

@@ -66,6 +66,9 @@ def train(data: Path, *options: str) -> list[str]:
     (["--batchnorm", "--batch-size", "1"], "--batchnorm needs at least 2 samples per batch"),
     (["--batchnorm", "--train-size", "1"], "--batchnorm needs at least 2 training samples"),
     (["--patience", "2"], "--patience needs a validation set"),
+    (["--hidden", "1000000000000"], "--hidden 1000000000000 gives 795,000,000,000,010 parameters, "
+                                    ".* GiB with their gradients and optimizer state: more than "
+                                    "this machine's .* GiB of memory"),
 ])
 def test_usage_errors(data, capsys, options, message):
     code, out, err = run(train(data, *options), capsys)
@@ -84,6 +87,14 @@ def test_an_output_that_cannot_be_written_fails_before_training(data, tmp_path, 
     (tmp_path / "a-file").write_text("")
     code, out, err = run(train(data, option, str(tmp_path / "a-file" / "x.npz")), capsys)
     assert code == 2 and "cannot create its folder" in one_error_line(err) and "epoch" not in out
+
+
+def test_out_of_memory_is_one_line(capsys, monkeypatch):
+    code, _, err = run(["summary", "--hidden", "1000000000000"], capsys)
+    assert code == 2 and "more than this machine's" in one_error_line(err)
+    monkeypatch.setattr("nn.cli._physical_memory", lambda: None)  # a system that does not say
+    code, _, err = run(["summary", "--hidden", "1000000000000"], capsys)
+    assert code == 1 and one_error_line(err).startswith("error: out of memory (Unable to allocate ")
 
 
 def test_save_writes_through_a_symlink(data, tmp_path, capsys):

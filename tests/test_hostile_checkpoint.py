@@ -191,6 +191,13 @@ def test_damaged_compressed_members(base, tmp_path, damage):
     refused(path, "parameter '0.W' is damaged|header is damaged")
 
 
+def test_text_from_the_file_is_shown_escaped_on_one_line(base, tmp_path):
+    path = changed(base, tmp_path, lambda a, h: h["config"]["layers"][3]["config"].__setitem__(
+        "\x1b[31mred\nline", 1))
+    error = refused(path, "cannot rebuild the architecture")
+    assert "\n" not in str(error) and "\x1b" not in str(error) and "\\x1b[31mred\\nline" in str(error)
+
+
 def test_load_weights_and_metadata_are_checked_too(base, tmp_path):
     path = changed(base, tmp_path, lambda a, h: a.__setitem__("param/0.W", a["param/0.W"].astype(np.complex64)))
     with pytest.raises(CheckpointError, match="must be float32 or float64"):
