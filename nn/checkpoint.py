@@ -378,6 +378,12 @@ class _Checkpoint:
             raise self.error("the checkpoint holds no optimizer state "
                              "(save it with model.save(path, optimizer=...))")
         state = self.join_arrays(state, "optimizer state", "optim")
+        keys = set(getattr(optimizer, "state_keys", ()))
+        for i, entry in enumerate(state.get("state") if isinstance(state.get("state"), list) else []):
+            # all of the optimizer's arrays or none (before its first step): a part would fail later
+            if isinstance(entry, dict) and entry and set(entry) != keys:
+                raise self.error(f"optimizer state of parameter {i} holds {sorted(entry)!r:.100}, "
+                                 f"{type(optimizer).__name__} keeps {sorted(keys)}")
         try:
             optimizer.load_state_dict(state)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:

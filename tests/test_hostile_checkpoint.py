@@ -191,6 +191,16 @@ def test_damaged_compressed_members(base, tmp_path, damage):
     refused(path, "parameter '0.W' is damaged|header is damaged")
 
 
+def test_optimizer_state_must_be_whole(base, tmp_path):
+    import optimizers as opt_module
+    from nn import load_optimizer_state
+    path = changed(base, tmp_path, lambda a, h: h["optimizer"]["state"][0].pop("exp_avg"))
+    model = base_model()
+    with pytest.raises(CheckpointError, match=r"optimizer state of parameter 0 holds \['exp_avg_sq'\], "
+                                              r"Adam keeps \['exp_avg', 'exp_avg_sq'\]"):
+        load_optimizer_state(opt_module.Adam(model.parameters()), path)
+
+
 def test_text_from_the_file_is_shown_escaped_on_one_line(base, tmp_path):
     path = changed(base, tmp_path, lambda a, h: h["config"]["layers"][3]["config"].__setitem__(
         "\x1b[31mred\nline", 1))
@@ -341,7 +351,11 @@ def test_damaged_bytes_load_or_raise_checkpoint_error(base, base_bytes, data):
 def test_resuming_from_a_mutated_run_continues_or_raises_checkpoint_error(base, data):
     arrays, header, _ = base
     header = json.loads(json.dumps(header))
-    header["resume"] = data.draw(mutated_headers(header["resume"]))
+    part = data.draw(st.sampled_from(["resume", "resume", "optimizer", None]))
+    if part is None:
+        header = data.draw(mutated_headers(header))
+    else:
+        header[part] = data.draw(mutated_headers(header[part]))
     with tempfile.TemporaryDirectory() as folder:
         path = write(Path(folder) / "run.npz", arrays, header)
         model = base_model()
