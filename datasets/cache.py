@@ -6,6 +6,9 @@ path, size and modification time, so that a changed source misses the cache.
 Every cache failure (read-only folder, corrupt or foreign file) is a miss,
 never an error: the caller falls back to parsing the sources. Entries whose
 sources changed are never hit again; they are removed once unused for 30 days.
+Pruning touches only names of the exact form the cache writes
+(``<data set>-<20 hex digits>.npz`` and their temporaries): any other file in
+the folder is left alone, however old.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
-from .files import StagedFile, remove_stale
+from .files import StagedFile, remove_orphans, remove_stale, temporary_names
 
 __all__ = ["cache_root", "processed_cache_path", "load_processed", "save_processed"]
 
@@ -28,6 +32,12 @@ _FORMAT_VERSION = 1
 _KEYS = ("x_train", "t_train", "x_test", "t_test")
 #: processed entries not loaded for this long are removed when another one is written.
 PRUNE_AFTER_S = 30 * 86400
+_DIGEST_HEX = 20
+
+
+def _entry_names(name: str) -> str:
+    """A regular expression for the file names of ``name``'s processed entries."""
+    return rf"{re.escape(name)}-[0-9a-f]{{{_DIGEST_HEX}}}\.npz"
 
 
 def cache_root() -> Path:
@@ -54,7 +64,7 @@ def processed_cache_path(name: str, sources: list[Path]) -> Path | None:
             digest.update(f"|{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     except OSError:
         return None
-    return cache_root() / "processed" / f"{name}-{digest.hexdigest()[:20]}.npz"
+    return cache_root() / "processed" / f"{name}-{digest.hexdigest()[:_DIGEST_HEX]}.npz"
 
 
 def _plausible(arrays: dict[str, np.ndarray]) -> bool:
@@ -94,7 +104,8 @@ def save_processed(path: Path | None, arrays: dict[str, np.ndarray]) -> bool:
     """Write the arrays atomically (temp file + ``os.replace``); False if it failed.
 
     Then prune: entries for the same data set not used for ``PRUNE_AFTER_S``
-    (their sources moved or changed long ago) and temporaries of killed writers.
+    (their sources moved or changed long ago) and the temporaries of writers
+    that were killed.
     """
     if path is None:
         return False
@@ -111,8 +122,8 @@ def save_processed(path: Path | None, arrays: dict[str, np.ndarray]) -> bool:
     finally:
         if staged is not None:
             staged.discard()
-    dataset = path.name.rsplit("-", 1)[0]
-    for old in remove_stale(path.parent, f"{dataset}-*.npz", PRUNE_AFTER_S):
+    entries = _entry_names(path.name.rsplit("-", 1)[0])
+    for old in remove_stale(path.parent, re.compile(entries), PRUNE_AFTER_S):
         log.debug("removed processed cache %s, unused for %d days", old, PRUNE_AFTER_S // 86400)
-    remove_stale(path.parent, ".*.tmp")
+    remove_orphans(path.parent, temporary_names(entries, ".tmp"))
     return True

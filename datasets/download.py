@@ -6,12 +6,14 @@ interrupted or corrupt download never leaves a file a later run would trust,
 and two processes downloading at once cannot corrupt each other's result.
 A mirror that fails (refused, timeout, HTTP error, truncated, wrong checksum)
 is skipped for the next one; a mirror that cannot be reached at all is not
-retried for the remaining files. A mirror's failure is reported on stderr
-once a later mirror answers (at once, as a passing line, on a terminal); when
-every mirror fails, the ``DownloadError`` alone says so, and the folders the
-download created are removed again if they are still empty. Temporaries left
-by a download that was killed outright are removed by the next download once
-an hour old.
+retried for the remaining files. Each file has an overall deadline, so a
+mirror that trickles bytes just fast enough to beat the per-read timeout is
+given up too. A mirror's failure is reported on stderr once a later mirror
+answers (at once, as a passing line, on a terminal); when every mirror
+fails, the ``DownloadError`` alone says so, and the folders the download
+created are removed again if they are still empty. Temporaries left by a
+download that was killed outright are removed by the next download of the
+same file.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .files import StagedFile, remove_stale
+from .files import StagedFile
 from .idx import DatasetError, read_idx
 
-__all__ = ["DownloadError", "fetch_files", "DOWNLOAD_TIMEOUT"]
+__all__ = ["DownloadError", "fetch_files", "DOWNLOAD_TIMEOUT", "DOWNLOAD_DEADLINE"]
 
 DOWNLOAD_TIMEOUT = 30.0  # seconds without progress before a mirror is given up
+#: seconds one file may take from one mirror in all (about 17 kB/s for MNIST's largest file)
+DOWNLOAD_DEADLINE = 600.0
 _USER_AGENT = "nn-from-scratch-datasets/0.1 (+python urllib)"
 _BLOCK = 1 << 16
 
@@ -139,13 +143,14 @@ def _describe(exc: BaseException) -> str:
 
 
 def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: float,
-               report: _MirrorReport) -> Path:
+               deadline: float, report: _MirrorReport) -> Path:
     """Download ``url`` to ``target_dir/name``; raise _MirrorFailed(reason) on any failure.
 
     ``report`` holds the mirrors that failed before; they are printed once
     this one answers.
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    give_up = time.monotonic() + deadline
     try:
         staged = StagedFile(target_dir / name, ".part")
     except OSError as exc:  # no mirror can fix an unwritable folder
@@ -153,12 +158,19 @@ def _fetch_one(url: str, name: str, md5: str | None, target_dir: Path, timeout: 
     try:
         digest = hashlib.md5(usedforsecurity=False)
         received = 0
-        with os.fdopen(staged.fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        with os.fdopen(staged.fd, "wb") as out, \
+                urllib.request.urlopen(request, timeout=min(timeout, deadline)) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             report.finish(served=True)
             progress = _Progress(name, total)
-            while block := resp.read(_BLOCK):
+            # read1: whatever has arrived, so the deadline is checked between reads
+            # (read(n) would wait for all n bytes of a trickle)
+            while block := resp.read1(_BLOCK):
+                if time.monotonic() > give_up:
+                    of = "" if total is None else f" of {total}"
+                    raise _MirrorFailed(f"too slow: {received + len(block)}{of} bytes after the "
+                                        f"{deadline:g} s deadline")
                 out.write(block)
                 digest.update(block)
                 received += len(block)
@@ -190,6 +202,7 @@ def fetch_files(
     target_dir: str | os.PathLike,
     *,
     timeout: float | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Path]:
     """Download each file from the first mirror that serves it intact.
 
@@ -199,7 +212,10 @@ def fetch_files(
         mirrors: base URLs, tried in order.
         md5s: official MD5 per name; None means "validate the IDX structure".
         target_dir: created if needed; files appear there only once verified.
-        timeout: socket timeout in seconds (default ``DOWNLOAD_TIMEOUT``).
+        timeout: socket timeout in seconds (default ``DOWNLOAD_TIMEOUT``):
+            the longest wait for the connection or for any one read.
+        deadline: the most seconds one file may take from one mirror
+            (default ``DOWNLOAD_DEADLINE``), checked after every read.
 
     Returns:
         ``{name: path}`` for every name.
@@ -215,6 +231,7 @@ def fetch_files(
         {'t10k-labels-idx1-ubyte.gz': PosixPath('data/t10k-labels-idx1-ubyte.gz')}
     """
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
     target_dir = Path(target_dir)
     created = _new_folders(target_dir)
     try:
@@ -228,9 +245,6 @@ def fetch_files(
     unreachable: set[str] = set()
     fetched: dict[str, Path] = {}
     for name in names:
-        # The temporaries of a download killed outright (SIGKILL) are never
-        # trusted; once nothing has written to them for an hour, remove them.
-        remove_stale(target_dir, f".{name}.*.part")
         report = _MirrorReport()
         for i, base in enumerate(mirrors):
             url = base if base.endswith("/") else base + "/"
@@ -239,13 +253,13 @@ def fetch_files(
                 tries.append((url, "skipped: mirror unreachable for an earlier file"))
                 continue
             try:
-                path = _fetch_one(url, name, md5s.get(name), target_dir, timeout, report)
-                fetched[name] = path
+                fetched[name] = _fetch_one(url, name, md5s.get(name), target_dir, timeout,
+                                            deadline, report)
                 break
             except _MirrorFailed as exc:
                 reason = str(exc)
                 tries.append((url, reason))
-                if reason == "timed out" or reason.startswith("connection failed"):
+                if reason == "timed out" or reason.startswith(("connection failed", "too slow")):
                     unreachable.add(base)
                 then = "trying the next mirror" if i + 1 < len(mirrors) else "no mirror left"
                 report.failed(f"  {url}: {reason}; {then}")

@@ -9,7 +9,9 @@ MNIST images have magic 2051 (``0x00000803``: uint8, 3 dims), labels 2049
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -32,6 +34,13 @@ _IDX_DTYPES = {
 }
 _CHUNK = 1 << 20  # decompress in 1 MiB steps straight into the result array
 _GZIP_MAGIC = b"\x1f\x8b"
+#: the largest array ``read_idx`` reads (MNIST's largest file holds 47 MB)
+MAX_BYTES = 1 << 32
+#: more dimensions than any IDX file has; NumPy itself stops at 64
+MAX_DIMS = 32
+# Deflate cannot compress better than about 1032:1, so a gzip file of n bytes
+# inflates to at most this many times n: a header claiming more is a lie.
+_MAX_INFLATE = 1032
 
 
 class DatasetError(ValueError):
@@ -65,7 +74,8 @@ def _read_exact(stream, buf: memoryview) -> int:
     return pos
 
 
-def _read_stream(stream, name: str, magic: int | None) -> np.ndarray:
+def _read_stream(stream, name: str, magic: int | None, room: int, exact: bool) -> np.ndarray:
+    """Parse one IDX stream whose payload can be at most ``room`` bytes (exactly that if ``exact``)."""
     header = stream.read(4)
     if len(header) < 4:
         raise DatasetError(f"{name}: file too short for an IDX header ({len(header)} bytes)")
@@ -78,23 +88,44 @@ def _read_stream(stream, name: str, magic: int | None) -> np.ndarray:
         )
     if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
         raise DatasetError(f"{name}: not an IDX file (header bytes {header.hex()})")
+    if ndim > MAX_DIMS:
+        raise DatasetError(f"{name}: the header declares {ndim} dimensions, more than the "
+                           f"{MAX_DIMS} an IDX file may have here; the file is corrupt")
     dims_raw = stream.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
         raise DatasetError(f"{name}: truncated IDX header (expected {ndim} dimensions)")
     shape = struct.unpack(f">{ndim}I", dims_raw)
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    shown = "x".join(map(str, shape))
+    # Python integers: a product that overflows int64 cannot wrap to a small size.
+    expected = math.prod(shape) * dtype.itemsize
+    if math.prod(max(d, 1) for d in shape) * dtype.itemsize > MAX_BYTES:
+        raise DatasetError(
+            f"{name}: the header claims a {shown} array of {dtype.name}, over the "
+            f"{MAX_BYTES:,}-byte limit (datasets.idx.MAX_BYTES); the file is corrupt"
+        )
+    room -= 4 + 4 * ndim
+    # Checked before allocating: a lying header never costs more memory than the file could fill.
+    if expected > room:
+        raise DatasetError(
+            f"{name}: truncated: header {shown} needs {expected:,} data bytes, the file "
+            f"{'has' if exact else 'can hold at most'} {max(room, 0):,}"
+        )
+    if exact and expected < room:
+        raise DatasetError(
+            f"{name}: more data than the header {shown} describes ({expected} bytes); "
+            f"the file is corrupt or not this format"
+        )
 
     data = np.empty(expected, dtype=np.uint8)
     got = _read_exact(stream, memoryview(data))
     if got < expected:
         raise DatasetError(
-            f"{name}: truncated: header {'x'.join(map(str, shape))} needs {expected} data "
-            f"bytes, file has {got}"
+            f"{name}: truncated: header {shown} needs {expected} data bytes, file has {got}"
         )
-    if stream.read(1):
+    if stream.read(1):  # one byte past the claim is enough: the rest is never inflated
         raise DatasetError(
-            f"{name}: more data than the header {'x'.join(map(str, shape))} describes "
+            f"{name}: more data than the header {shown} describes "
             f"({expected} bytes); the file is corrupt or not this format"
         )
     out = data.view(dtype).reshape(shape)
@@ -121,7 +152,10 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
 
     Raises:
         DatasetError: naming the file, for a bad gzip stream, a wrong magic
-            number, a truncated file, or trailing bytes after the data.
+            number, a header claiming more data than the file holds (checked
+            before allocating, as is the ``MAX_BYTES`` limit), a truncated
+            file, or trailing bytes after the data (a ``.gz`` is not inflated
+            past its claim).
         FileNotFoundError: the file does not exist.
 
     Example:
@@ -133,12 +167,16 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
     name = str(path)
     try:
         with open(path, "rb") as raw:
+            st = os.fstat(raw.fileno())
+            regular = stat.S_ISREG(st.st_mode)
             # a raw IDX file starts with 00 00, gzip with 1f 8b: sniff, so misnamed files work
             if path.name.endswith(".gz") or raw.read(2) == _GZIP_MAGIC:
                 raw.seek(0)
+                room = _MAX_INFLATE * st.st_size if regular else MAX_BYTES
                 with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                    return _read_stream(stream, name, magic)
+                    return _read_stream(stream, name, magic, room, exact=False)
             raw.seek(0)
-            return _read_stream(raw, name, magic)
+            return _read_stream(raw, name, magic, st.st_size if regular else MAX_BYTES,
+                                exact=regular)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DatasetError(f"{name}: corrupt or truncated gzip data ({exc})") from exc

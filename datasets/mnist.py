@@ -197,7 +197,8 @@ def _convert(arrays, normalize: bool, flatten: bool, one_hot_label: bool, dtype)
     for split in ("train", "test"):
         images, labels = arrays.pop(f"x_{split}"), arrays.pop(f"t_{split}")
         n = images.shape[0]
-        images = images.reshape(n, -1) if flatten else images.reshape(n, 1, 28, 28)
+        # explicit sizes: reshape(0, -1) of an empty set cannot infer the -1
+        images = images.reshape(n, 28 * 28) if flatten else images.reshape(n, 1, 28, 28)
         if normalize:  # one pass, uint8 -> dtype, no float64 intermediate
             x = np.divide(images, dtype.type(255), dtype=dtype)
         else:

@@ -280,6 +280,19 @@ class Layer:
         """Rebuild a layer from ``config()``'s output (weights are loaded separately)."""
         return cls(**config)
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """Shapes of the parameters and buffers ``from_config(config)`` would create,
+        computed without creating anything, by name as in ``named_parameters()`` and
+        ``buffers()``.
+
+        A checkpoint is checked against them before its model is built, so a file
+        cannot make the loader allocate more than it stores.  A layer that has
+        parameters or buffers overrides this; raises ValueError or TypeError for a
+        config ``from_config`` would refuse.
+        """
+        return {}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of ``forward``'s result for an input of ``input_shape``."""
         return tuple(input_shape)

@@ -241,6 +241,13 @@ class Convolution(Layer):
                 "kernel_size": compact(self.kernel_size), "stride": compact(self.stride),
                 "pad": compact(self.pad), "init": init, "dtype": self.dtype.name}
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        c_in = check_positive_int(config.get("in_channels"), "in_channels")
+        c_out = check_positive_int(config.get("out_channels"), "out_channels")
+        return {"W": (c_out, c_in, *as_pair(config.get("kernel_size"), "kernel_size")),
+                "b": (c_out,)}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         self._check_shape(tuple(input_shape))
         oh, ow = output_hw(self.describe(), tuple(input_shape[2:]), self.kernel_size,

@@ -65,6 +65,12 @@ class Affine(Layer):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "init": init, "dtype": self.dtype.name}
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in = check_positive_int(config.get("in_features"), "in_features")
+        n_out = check_positive_int(config.get("out_features"), "out_features")
+        return {"W": (n_in, n_out), "b": (n_out,)}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (input_shape[0], self.out_features)
 

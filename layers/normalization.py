@@ -26,7 +26,10 @@ class BatchNorm(Layer):
       ``n - 1``), as PyTorch does.  PyTorch's ``momentum`` is the complement
       of ours: ``BatchNorm(momentum=0.9)`` matches ``torch.nn.BatchNorm1d(momentum=0.1)``.
       A batch with one value per feature (``N == 1``, or ``N*H*W == 1`` for
-      images) has no variance and is refused with a ValueError.
+      images) has no variance and is refused with a ValueError.  A batch whose
+      mean or variance is not finite (NaN or infinity in it, or an overflow)
+      leaves the running statistics unchanged; NaN in the batch shows in the
+      output, and so in the loss, which the trainer reports.
     * Eval mode normalises with ``running_mean`` and ``running_var``, which
       start at zeros and ones (so a fresh layer in eval mode is the identity
       up to eps), and its backward is that of the fixed affine map.
@@ -82,6 +85,11 @@ class BatchNorm(Layer):
     def buffers(self) -> dict[str, np.ndarray]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        d = (check_positive_int(config.get("num_features"), "num_features"),)
+        return {"gamma": d, "beta": d, "running_mean": d, "running_var": d}
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         self._check_shape(tuple(input_shape))
         return tuple(input_shape)
@@ -111,11 +119,14 @@ class BatchNorm(Layer):
             mean = x.mean(axis=axes)
             xc = x - mean.reshape(shape)
             var = xp.square(xc).mean(axis=axes)
-            keep, blend = dt(self.momentum), dt(1 - self.momentum)
-            self.running_mean *= keep
-            self.running_mean += blend * mean
-            self.running_var *= keep
-            self.running_var += dt((1 - self.momentum) * n / (n - 1)) * var  # unbiased
+            # A batch holding NaN or infinity (diverged weights, bad data) would make the
+            # running statistics NaN for good: they keep their last finite values instead.
+            if bool(xp.isfinite(mean).all()) and bool(xp.isfinite(var).all()):
+                keep, blend = dt(self.momentum), dt(1 - self.momentum)
+                self.running_mean *= keep
+                self.running_mean += blend * mean
+                self.running_var *= keep
+                self.running_var += dt((1 - self.momentum) * n / (n - 1)) * var  # unbiased
         else:
             xc = x - self.running_mean.reshape(shape)
             var = self.running_var

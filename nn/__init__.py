@@ -11,8 +11,8 @@ from nn._version import __version__
 check_packages()  # before anything imports `layers` or `datasets`: a namesake would win silently
 
 from layers import Parameter
-from nn.checkpoint import (CheckpointError, load_metadata, load_model, load_optimizer_state, load_weights,
-                           save_model)
+from nn.checkpoint import (CheckpointError, load_metadata, load_model, load_optimizer_state,
+                           load_weights, save_model)
 from nn.gradcheck import GradCheckReport, gradcheck, numerical_gradient
 from nn.history import History
 from nn.models import mlp, simple_convnet
@@ -20,14 +20,14 @@ from nn.perceptron import Perceptron, PerceptronRecord
 from nn.restarts import RestartResult, Restarts, best_of_restarts
 from nn.search import SearchResult, Trial, random_search
 from nn.sequential import Sequential
-from nn.trainer import DivergenceError, Trainer, count_correct, evaluate
+from nn.trainer import DivergenceError, Trainer, TrainingInterrupted, count_correct, evaluate
 
 __all__ = [
     "CheckpointError", "DivergenceError", "GradCheckReport", "History", "Parameter", "Sequential",
-    "Trainer", "count_correct", "evaluate", "gradcheck", "load_metadata", "load_model",
-    "load_optimizer_state", "load_weights", "mlp", "numerical_gradient", "save_model", "simple_convnet",
-    "Perceptron", "PerceptronRecord", "RestartResult", "Restarts", "best_of_restarts", "__version__",
-    "SearchResult", "Trial", "random_search",
+    "Trainer", "TrainingInterrupted", "count_correct", "evaluate", "gradcheck", "load_metadata",
+    "load_model", "load_optimizer_state", "load_weights", "mlp", "numerical_gradient", "save_model",
+    "simple_convnet", "Perceptron", "PerceptronRecord", "RestartResult", "Restarts", "best_of_restarts",
+    "__version__", "SearchResult", "Trial", "random_search",
 ]
 
 # Loaded on first use, and left out of __all__: each needs an optional extra

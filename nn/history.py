@@ -13,6 +13,10 @@ from nn.checkpoint import atomic_write
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "time")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass
 class History:
     """Per-epoch figures of ``Trainer.fit``.
@@ -47,6 +51,37 @@ class History:
         return {"epoch": list(self.epoch), **{k: list(getattr(self, k)) for k in KEYS},
                 "updates": self.updates, "best_epoch": self.best_epoch,
                 "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_dict(cls, record: Any) -> "History":
+        """The ``History`` that ``as_dict()`` described, checked field by field.
+
+        Raises:
+            ValueError: a field is missing, of the wrong type, or of the wrong length.
+        """
+        if not isinstance(record, dict):
+            raise ValueError(f"a history must be a dict, got {type(record).__name__}")
+        history = cls()
+        epochs = record.get("epoch")
+        if not isinstance(epochs, list) or not all(_is_int(e) and e >= 1 for e in epochs):
+            raise ValueError(f"history 'epoch' must be a list of positive integers, got {epochs!r:.100}")
+        history.epoch = [int(e) for e in epochs]
+        for key in KEYS:
+            values = record.get(key)
+            if not isinstance(values, list) or len(values) != len(epochs) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"history {key!r} must be a list of {len(epochs)} numbers, "
+                                 f"got {values!r:.100}")
+            setattr(history, key, [float(v) for v in values])
+        updates, best, reason = record.get("updates"), record.get("best_epoch"), record.get("stop_reason")
+        if not _is_int(updates) or updates < 0:
+            raise ValueError(f"history 'updates' must be a non-negative integer, got {updates!r:.100}")
+        if best is not None and not (_is_int(best) and best in history.epoch):
+            raise ValueError(f"history 'best_epoch' must be one of its epochs or null, got {best!r:.100}")
+        if not isinstance(reason, str):
+            raise ValueError(f"history 'stop_reason' must be a string, got {reason!r:.100}")
+        history.updates, history.best_epoch, history.stop_reason = int(updates), best, reason
+        return history
 
     @property
     def has_validation(self) -> bool:

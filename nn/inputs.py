@@ -28,7 +28,7 @@ def model_dtype(model: Layer, default: Any = np.float32) -> np.dtype:
     return params[0].data.dtype if params else np.dtype(default)
 
 
-def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
+def as_input(x: Any, dtype: Any, what: str = "input", check_finite: bool = True) -> np.ndarray:
     """``x`` as a finite array of ``dtype``, converted once (no copy when it already is).
 
     A NumPy array (or anything NumPy makes one of) stays on the CPU, a device
@@ -38,6 +38,9 @@ def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
         x: an array (or nested list) of bool, integer or float values.
         dtype: the model's float dtype.
         what: how error messages name ``x``, e.g. ``"training data"``.
+        check_finite: look for NaN and infinity (one pass over ``x``); the
+            trainer skips it for training data and looks only if the loss
+            stops being finite.
 
     Raises:
         TypeError: ``x`` is not numeric, or complex.
@@ -62,6 +65,8 @@ def as_input(x: Any, dtype: Any, what: str = "input") -> np.ndarray:
     if x.dtype != dtype:
         with np.errstate(over="ignore"):  # values beyond the dtype's range are reported below
             x = x.astype(dtype)
+    if not check_finite:
+        return x
     xp = array_module(x)
     flat = x.reshape(-1)
     for start in range(0, flat.size, _CHUNK):

@@ -125,6 +125,10 @@ class Perceptron(Layer):
     def describe(self) -> str:
         return f"Perceptron({self.in_features} -> ±1)"
 
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        return {"W": (check_positive_int(config.get("in_features"), "in_features") + 1,)}
+
     def config(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "lr": self.lr, "mode": self.mode,
                 "max_epochs": self.max_epochs, "init": self.init, "shuffle": self.shuffle,

@@ -217,7 +217,8 @@ def _search(args: argparse.Namespace, parser: argparse.ArgumentParser, state: di
     except ValueError as exc:
         parser.error(str(exc))
 
-    (x_train, t_train), (x_test, t_test) = cli._load(args, flatten=args.model == "mlp", dtype=args.dtype)
+    (x_train, t_train), (x_test, t_test) = cli._load(args.dataset, args, flatten=args.model == "mlp",
+                                                     dtype=args.dtype)
     if args.train_size:
         x_train, t_train = x_train[:args.train_size], t_train[:args.train_size]
     try:

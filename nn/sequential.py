@@ -20,6 +20,32 @@ def scores_to_classes(scores: np.ndarray) -> np.ndarray:
     return (scores.reshape(len(scores)) > 0).astype(np.int64)
 
 
+def layers_in(model: Layer) -> Iterator[tuple[str, Layer]]:
+    """``(path, layer)`` for ``model`` itself (path ``""``) and every layer inside it,
+    found through its attributes and lists (a ``Sequential``'s ``layers.0``, ...).
+
+    >>> from layers import ReLU
+    >>> [path for path, _ in layers_in(Sequential([Sequential([ReLU()])]))]
+    ['', 'layers.0', 'layers.0.layers.0']
+    """
+    seen: set[int] = set()
+    stack = [("", model)]
+    while stack:
+        path, layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield path, layer
+        inner = []
+        for key, value in vars(layer).items():
+            if isinstance(value, Layer):
+                inner.append((f"{path}.{key}".lstrip("."), value))
+            elif isinstance(value, (list, tuple)):
+                inner += [(f"{path}.{key}.{i}".lstrip("."), v) for i, v in enumerate(value)
+                          if isinstance(v, Layer)]
+        stack += reversed(inner)
+
+
 class Sequential(Layer):
     """A network that applies its layers in order.
 
@@ -141,14 +167,33 @@ class Sequential(Layer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
-        layers = []
-        for i, spec in enumerate(config.get("layers", [])):
-            name = spec.get("class")
-            if name not in Layer.registry:
-                raise ValueError(f"layer {i}: unknown layer class {name!r}; known classes are "
-                                 f"{sorted(Layer.registry)}")
-            layers.append(Layer.registry[name].from_config(spec.get("config", {})))
-        return cls(layers)
+        return cls([layer_cls.from_config(layer_config)
+                    for layer_cls, layer_config in cls._layer_specs(config)])
+
+    @classmethod
+    def parameter_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        return {f"{i}.{name}": shape
+                for i, (layer_cls, layer_config) in enumerate(cls._layer_specs(config))
+                for name, shape in layer_cls.parameter_shapes(layer_config).items()}
+
+    @staticmethod
+    def _layer_specs(config: Any) -> list[tuple[type[Layer], dict[str, Any]]]:
+        """``(class, config)`` of every layer in a ``config()``, checked for form."""
+        specs = config.get("layers", []) if isinstance(config, dict) else None
+        if not isinstance(specs, list):
+            raise ValueError(f"Sequential config must be {{'layers': [...]}}, got {config!r:.200}")
+        found = []
+        for i, spec in enumerate(specs):
+            name = spec.get("class") if isinstance(spec, dict) else None
+            layer_config = spec.get("config", {}) if isinstance(spec, dict) else None
+            if not isinstance(name, str) or name not in Layer.registry:
+                raise ValueError(f"layer {i}: unknown layer class {name!r:.100}; known classes "
+                                 f"are {sorted(Layer.registry)}")
+            if not isinstance(layer_config, dict):
+                raise ValueError(f"layer {i} ({name}): config must be a dict, got "
+                                 f"{layer_config!r:.100}")
+            found.append((Layer.registry[name], layer_config))
+        return found
 
     def save(self, path: Any, optimizer: Any = None, metadata: dict[str, Any] | None = None) -> Any:
         """Write architecture, parameters and buffers (and optimizer state) to one ``.npz``.

@@ -2,29 +2,53 @@
 
 Every regime shuffles without replacement, so an epoch sees every sample
 exactly once; the loss it logs is the one computed by the forward pass that
-produced the gradients; validation runs in eval mode, in batches.
+produced the gradients; validation runs in eval mode, in batches.  A run can
+be saved after every epoch and continued (``checkpoint=``, ``resume=``; see
+``nn.resume``).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from datasets import minibatches, num_batches
-from layers import Layer
+from layers import BatchNorm, Layer
 from layers.base import make_rng
 from layers.device import CPU, array_module, is_array
+from layers.device import to_numpy as to_host
 from losses import Loss
+from nn.checkpoint import check_writable
 from nn.history import History
 from nn.inputs import as_input, model_dtype
-from nn.sequential import scores_to_classes
+from nn.resume import RunState, load_run, save_run
+from nn.sequential import Sequential, layers_in, scores_to_classes
 
 Callback = Callable[["Trainer", int, dict[str, float]], Any]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) during ``fit``, raised once the trainer has tidied up.
+
+    Attributes:
+        history: the epochs completed before the interrupt.
+        checkpoint: the file holding the last of them that was saved, or None
+            (no ``checkpoint=``, or no epoch completed yet).
+        saved_epochs: how many epochs that file holds (0 if none).
+    """
+
+    def __init__(self, message: str, history: History, checkpoint: Path | None,
+                 saved_epochs: int) -> None:
+        super().__init__(message)
+        self.history, self.checkpoint, self.saved_epochs = history, checkpoint, saved_epochs
 
 
 class DivergenceError(FloatingPointError):
@@ -81,7 +105,35 @@ def _evaluate(model: Layer, loss: Loss, x: np.ndarray, t: np.ndarray,
     return loss_sum / len(x), correct / len(x)
 
 
-#: an epoch this many times slower than the first (and SLOW_EPOCH_MIN_S slower) gets a hint.
+def _single_sample_batchnorms(model: Layer, shape: tuple[int, ...]) -> list[BatchNorm]:
+    """The BatchNorm layers that one input sample of ``shape`` gives one value per feature
+    (a ``(1, D)`` input, or ``(1, C, 1, 1)``), found by following the shapes through a
+    ``Sequential``; every BatchNorm where that cannot be followed."""
+    every = [layer for _, layer in layers_in(model) if isinstance(layer, BatchNorm)]
+    found: list[BatchNorm] = []
+
+    def follow(layer: Layer, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if isinstance(layer, Sequential):
+            for inner in layer.layers:
+                shape = follow(inner, shape)
+            return shape
+        if isinstance(layer, BatchNorm):
+            if math.prod(shape[2:]) == 1:
+                found.append(layer)
+        elif any(isinstance(inner, BatchNorm) for _, inner in layers_in(layer)):
+            raise TypeError("a BatchNorm inside a layer that is not a Sequential")
+        return layer.output_shape(shape)
+
+    if not every:
+        return []
+    try:
+        follow(model, shape)
+    except (ValueError, TypeError, IndexError):
+        return every
+    return found
+
+
+#: an epoch this many times#: an epoch this many times slower than the first (and SLOW_EPOCH_MIN_S slower) gets a hint.
 SLOW_EPOCH_FACTOR = 3.0
 SLOW_EPOCH_MIN_S = 0.5
 SLOW_EPOCH_HINT = (
@@ -199,6 +251,9 @@ class Trainer:
         restore_best: bool = True,
         verbose: int = 1,
         file: TextIO | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None,
+        checkpoint_metadata: dict[str, Any] | None = None,
     ) -> History:
         """Train for ``epochs`` epochs and return the ``History``.
 
@@ -206,7 +261,11 @@ class Trainer:
             x, t: training inputs and targets (labels or one-hot).  ``x`` may
                 hold any real numbers (bool, integers, float16/32/64): it is
                 converted to the model's dtype once, before the first epoch.
-            epochs: number of passes over the data.
+                NaN or infinite data is reported as such (a ValueError naming
+                the first bad sample) when it makes the loss non-finite;
+                validation data is checked up front.
+            epochs: number of passes over the data (in all, counting those
+                of a resumed run).
             batch_size: ``None`` for full-batch gradient descent (one update
                 per epoch over all samples), 1 for stochastic gradient
                 descent, anything else for mini-batch SGD.
@@ -222,73 +281,148 @@ class Trainer:
             restore_best: with ``patience``, put back the weights of the best epoch.
             verbose: 0 silent, 1 a line per epoch (and a bar on a terminal).
             file: where progress goes (default ``sys.stdout``).
+            checkpoint: a ``.npz`` file written atomically after every epoch
+                with everything needed to continue the run (see
+                ``nn.resume``); checked for writability before training.  It
+                holds the last epoch's weights, also when early stopping
+                restores the best ones in memory.
+            resume: a file written through ``checkpoint``: the model,
+                optimizer, schedule, shuffling generator (``seed`` is then
+                ignored) and history are restored from it and training
+                continues after its last epoch.  The continued run equals the
+                uninterrupted one bit for bit (same BLAS thread count).  Data
+                and settings must be those of the saved run.
+            checkpoint_metadata: JSON extras stored in every checkpoint
+                (``nn.load_metadata`` reads them back).
+
+        BatchNorm needs two samples per training batch: with such a layer in
+        the model, a last batch of a single sample is left out of each epoch
+        (a different sample each epoch when shuffling), with a warning, and
+        ``batch_size=1`` (or one sample in all) is refused.
 
         Raises:
             DivergenceError: the loss became NaN or infinite.
+            TrainingInterrupted: Ctrl-C; the checkpoint (if any) holds the
+                last completed epoch.
+            CheckpointError: ``resume`` is not a run this call can continue.
         """
-        x, t = _data(self.model, x, t, "training data")
+        # The training inputs are looked at for NaN only if the loss stops being finite:
+        # a pass over them before every fit() would cost each call a few milliseconds.
+        x, t = _data(self.model, x, t, "training data", check_finite=False)
+        self._check_finite("training data", t=t)  # one-hot targets: small, and the loss checks them
         if validation_data is not None:
             if not isinstance(validation_data, tuple) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (x_val, t_val)")
-            validation_data = _data(self.model, *validation_data, "validation data")
+            validation_data = _data(self.model, *validation_data, "validation data",
+                                    check_finite=False)
+            self._check_finite("validation data", x=validation_data[0], t=validation_data[1])
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int)
                                      or patience < 1):
             raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+        drop_last = self._batch_statistics_rule(x, batch_size, shuffle, drop_last)
         batches = num_batches(len(x), batch_size, drop_last)  # validates batch_size
         if batches == 0:
             raise ValueError(f"no batch to train on: {len(x)} samples, batch_size={batch_size}, "
                              f"drop_last={drop_last}")
+        if checkpoint is not None:
+            checkpoint = check_writable(checkpoint, "checkpoint file")
         rng = make_rng(seed)
+        settings = {"samples": len(x), "batch_size": batch_size, "shuffle": bool(shuffle),
+                    "drop_last": bool(drop_last), "patience": patience,
+                    "restore_best": bool(restore_best), "validation": validation_data is not None}
         progress = _Progress(verbose, file or sys.stdout, epochs, batches)
-        history = History()
-        best, best_weights, best_buffers, waited = math.inf, None, {}, 0
+        state = RunState() if resume is None else load_run(resume, self, rng, settings)
+        history = state.history
+        if len(history) > epochs:
+            raise ValueError(f"epochs={epochs}, but the run in {resume} already has "
+                             f"{len(history)} epochs")
+        if resume is not None:
+            progress.message(f"resuming from {resume}: {len(history)} of {epochs} epochs done")
         self.stop_training = False
+        saved = len(history) if resume is not None and checkpoint is not None \
+            and Path(os.path.realpath(resume)) == Path(os.path.realpath(checkpoint)) else 0
 
-        for epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            lr = float(getattr(self.optimizer, "lr", math.nan))
-            loss_sum, correct, seen = self._train_epoch(x, t, batch_size, rng, shuffle, drop_last,
-                                                        epoch, progress, history)
-            logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
-                    "val_loss": math.nan, "val_accuracy": math.nan}
-            if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = _evaluate(
-                    self.model, self.loss, *validation_data, self.eval_batch_size)
-            logs["time"] = time.perf_counter() - started
-            history.append(epoch, **logs)
-            progress.epoch(epoch, logs)
-            if self.schedule is not None:
-                self.schedule.step()
+        try:
+            for epoch in range(len(history) + 1, epochs + 1):
+                if history.stop_reason:  # a resumed run that had stopped early
+                    break
+                self._run_epoch(epoch, x, t, batch_size, rng, shuffle, drop_last, validation_data,
+                                patience, restore_best, progress, state)
+                if checkpoint is not None:
+                    save_run(checkpoint, self, rng, state, settings, checkpoint_metadata)
+                    saved = epoch
+        except KeyboardInterrupt:
+            where = (f"epochs 1-{saved} are saved in {checkpoint}" if saved
+                     else "no epoch was saved" + ("" if checkpoint else " (no checkpoint file)"))
+            raise TrainingInterrupted(f"training interrupted after {len(history)} completed "
+                                      f"epoch(s); {where}", history,
+                                      checkpoint if saved else None, saved) from None
 
-            monitored = logs["val_loss"] if validation_data is not None else logs["loss"]
-            if monitored < best:
-                best, waited, history.best_epoch = monitored, 0, epoch
-                if patience is not None and restore_best:
-                    best_weights = [p.data.copy() for p in self.model.parameters()]
-                    best_buffers = {k: v.copy() for k, v in self.model.buffers().items()}
-            else:
-                waited += 1
-            for callback in self.callbacks:
-                callback(self, epoch, logs)
-            if patience is not None and waited >= patience:
-                history.stop_reason = (f"early stopping: no improvement for {patience} epochs; "
-                                       f"best epoch {history.best_epoch}")
-                break
-            if self.stop_training:
-                history.stop_reason = "stopped by a callback"
-                break
-
-        if best_weights is not None and history.best_epoch != history.epoch[-1]:
-            for p, w in zip(self.model.parameters(), best_weights):
+        if state.best_weights is not None and history.best_epoch != history.epoch[-1]:
+            for p, w in zip(self.model.parameters(), state.best_weights):
                 p.data[...] = w
-            if best_buffers:
-                self.model.load_buffers(best_buffers)
+            if state.best_buffers:
+                self.model.load_buffers(state.best_buffers)
             history.stop_reason += f"; restored the weights of epoch {history.best_epoch}"
         if history.stop_reason:
             progress.message(history.stop_reason)
         return history
+
+    def _run_epoch(self, epoch, x, t, batch_size, rng, shuffle, drop_last, validation_data,
+                   patience, restore_best, progress, state: RunState) -> None:
+        """One epoch, its validation, the schedule's step and early stopping's bookkeeping."""
+        history = state.history
+        started = time.perf_counter()
+        lr = float(getattr(self.optimizer, "lr", math.nan))
+        loss_sum, correct, seen = self._train_epoch(x, t, batch_size, rng, shuffle, drop_last,
+                                                    epoch, progress, history)
+        logs = {"loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
+                "val_loss": math.nan, "val_accuracy": math.nan}
+        if validation_data is not None:
+            logs["val_loss"], logs["val_accuracy"] = _evaluate(
+                self.model, self.loss, *validation_data, self.eval_batch_size)
+        logs["time"] = time.perf_counter() - started
+        history.append(epoch, **logs)
+        progress.epoch(epoch, logs)
+        if self.schedule is not None:
+            self.schedule.step()
+
+        monitored = logs["val_loss"] if validation_data is not None else logs["loss"]
+        if monitored < state.best:
+            state.best, state.waited, history.best_epoch = monitored, 0, epoch
+            if patience is not None and restore_best:
+                state.best_weights = [p.data.copy() for p in self.model.parameters()]
+                state.best_buffers = {k: v.copy() for k, v in self.model.buffers().items()}
+        else:
+            state.waited += 1
+        for callback in self.callbacks:
+            callback(self, epoch, logs)
+        if patience is not None and state.waited >= patience:
+            history.stop_reason = (f"early stopping: no improvement for {patience} epochs; "
+                                   f"best epoch {history.best_epoch}")
+        elif self.stop_training:
+            history.stop_reason = "stopped by a callback"
+
+    def _batch_statistics_rule(self, x: np.ndarray, batch_size: int | None, shuffle: bool,
+                               drop_last: bool) -> bool:
+        """``drop_last`` as BatchNorm needs it: never a training batch of one sample
+        where a BatchNorm would then see one value per feature."""
+        n = len(x)
+        if not _single_sample_batchnorms(self.model, (1, *x.shape[1:])):
+            return drop_last
+        if batch_size == 1 or n == 1:
+            raise ValueError(f"the model has BatchNorm, which needs at least 2 samples per "
+                             f"training batch; {n} sample(s) with batch_size={batch_size} give "
+                             f"it 1: use a batch_size of 2 or more")
+        if batch_size is not None and not drop_last and n % batch_size == 1:
+            which = "a different sample each epoch" if shuffle else f"sample {n - 1}"
+            warnings.warn(f"{n} samples in batches of {batch_size} leave a last batch of 1 "
+                          f"sample, too few for BatchNorm's batch statistics: it is left out "
+                          f"of every epoch ({which})", UserWarning, stacklevel=3)
+            return True
+        return drop_last
 
     def _train_epoch(self, x, t, batch_size, rng, shuffle, drop_last, epoch, progress,
                      history) -> tuple[float, int, int]:
@@ -305,6 +439,7 @@ class Trainer:
             scores = model.forward(xb)
             value = loss.forward(scores, tb)
             if not math.isfinite(value):
+                self._check_finite("training data", x=x)  # bad data, rather than a bad rate
                 raise DivergenceError(
                     f"training diverged: the loss became {value} at epoch {epoch}, batch {i} of "
                     f"{progress.batches} (learning rate {getattr(optimizer, 'lr', '?')}); "
@@ -343,10 +478,27 @@ class Trainer:
         """Mean loss and accuracy over ``(x, t)``, in eval mode and in batches (see ``evaluate``)."""
         return evaluate(self.model, self.loss, x, t, batch_size or self.eval_batch_size)
 
+    @staticmethod
+    def _check_finite(what: str, **arrays: np.ndarray) -> None:
+        """Refuse NaN or infinite inputs or targets, naming the first bad sample.
 
-def _data(model: Layer, x: Any, t: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        min and max propagate NaN and see infinities without a temporary array.
+        """
+        for name, a in arrays.items():
+            xp = array_module(a)
+            if a.dtype.kind not in "fc" or (bool(xp.isfinite(a.min())) and bool(xp.isfinite(a.max()))):
+                continue
+            rows = np.flatnonzero(to_host(~xp.isfinite(a.reshape(len(a), -1)).all(axis=1)))
+            kinds = "NaN" if bool(xp.isnan(a).any()) else "infinite values"
+            raise ValueError(f"{what}: {name} holds {kinds} in {rows.size} sample(s), the first "
+                             f"at index {rows[0]}; clean the data first (the loss of a NaN "
+                             f"sample is NaN whatever the learning rate)")
+
+
+def _data(model: Layer, x: Any, t: Any, what: str,
+          check_finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(x, t)`` checked, with ``x`` in the model's dtype (see ``nn.inputs.as_input``)."""
-    x = as_input(x, model_dtype(model), f"{what} x")
+    x = as_input(x, model_dtype(model), f"{what} x", check_finite=check_finite)
     t = t if is_array(t) else np.asarray(t)
     if x.ndim == 0 or t.ndim == 0:
         raise ValueError(f"{what}: expected arrays with one sample per row, got x of shape "

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives, and seeded generators."""
+"""Shared fixtures: where the real data lives, and seeded generators; hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The property-based suites (malformed IDX files and checkpoints) run the "ci"
+# profile by default: a few hundred generated inputs in all, the same ones on
+# every CI run (CI set), fresh ones on every local run.  Locally,
+# `python -m pytest --hypothesis-profile thorough` runs thousands, and
+# `--hypothesis-show-statistics` counts them.
+_PROFILE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
+settings.register_profile("ci", max_examples=60, derandomize=bool(os.environ.get("CI")),
+                          **_PROFILE)
+settings.register_profile("thorough", max_examples=1000, **_PROFILE)
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared sits beside the project root on every machine and in CI.

@@ -114,10 +114,10 @@ def test_missing_array_wrong_shape_and_unknown_layer(tmp_path):
     model, _ = trained_model()
     path = model.save(tmp_path / "m.npz")
     missing = rewrite(path, tmp_path / "missing.npz", lambda a, h: a.pop("param/2.W"))
-    with pytest.raises(CheckpointError, match=r"arrays missing from the checkpoint: \['2.W'\]"):
+    with pytest.raises(CheckpointError, match=r"parameter '2.W' is missing \(no array 'param/2.W'\)"):
         load_model(missing)
     shape = rewrite(path, tmp_path / "shape.npz", lambda a, h: a.__setitem__("param/0.b", np.zeros(7, np.float32)))
-    with pytest.raises(CheckpointError, match=r"parameter '0.b' has shape \(7,\) in the checkpoint, the model expects \(5,\)"):
+    with pytest.raises(CheckpointError, match=r"parameter '0.b' has shape \(7,\) in the checkpoint, expected \(5,\)"):
         load_model(shape)
     unknown = rewrite(path, tmp_path / "unknown.npz",
                       lambda a, h: h["config"]["layers"][1].__setitem__("class", "Swish"))

@@ -275,15 +275,22 @@ def test_entries_unused_for_30_days_are_pruned_when_another_is_written(tmp_path)
     old_time = time.time() - PRUNE_AFTER_S - 86400
     forgotten = processed / "mnist-0123456789abcdef0123.npz"       # sources changed long ago
     other_set = processed / "fashion-mnist-0123456789abcdef0123.npz"
-    dead_tmp = processed / ".mnist-aaaa.npz.x1y2.tmp"               # a killed writer's
-    for path in (forgotten, other_set, dead_tmp):
+    dead_tmp = processed / ".mnist-0123456789abcdef0123.npz.00112233445566ff.tmp"  # a killed writer's
+    # files the cache never writes, however old and however alike: a user's, never touched
+    users = [processed / name for name in (
+        "mnist-final.npz", "mnist-0123456789abcdef012.npz", "mnist-0123456789ABCDEF0123.npz",
+        "mnist-0123456789abcdef0123.npz.bak", ".mnist-notes.tmp", ".model.npz.1234.tmp",
+        ".mnist-0123456789abcdef0123.npz.0011.tmp")]
+    for path in (forgotten, other_set, dead_tmp, *users):
         path.write_bytes(b"old")
         os.utime(path, (old_time, old_time))
     folder = make_set(tmp_path / "s")
     load_mnist(data_dir=folder)
     assert not forgotten.exists() and not dead_tmp.exists()
     assert other_set.exists()  # another data set's entries are its own business
-    assert [p.name.startswith("mnist-") for p in _cache_files(tmp_path)] == [False, True]
+    assert all(path.read_bytes() == b"old" for path in users)
+    assert [p.name.startswith("mnist-") for p in _cache_files(tmp_path)
+            if p not in users] == [False, True]
 
 
 def test_a_cache_hit_keeps_the_entry_fresh(tmp_path):

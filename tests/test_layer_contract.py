@@ -18,7 +18,7 @@ from helpers import assert_dtype_preserved, assert_gradients_match, assert_input
 from layer_cases import CASES, IDS
 from layers import Layer, Step
 from layers.device import get_device
-from nn import Sequential
+from nn import Perceptron, Sequential
 
 CASE = pytest.mark.parametrize("name, make, shape, inputs", CASES, ids=IDS)
 
@@ -84,3 +84,28 @@ def test_every_layer_class_in_the_table_is_registered():
     for _, make, _, _ in CASES:
         cls = type(make(np.float32))
         assert Layer.registry[cls.__name__] is cls
+
+
+@pytest.mark.parametrize("name, make, shape, inputs",
+                         CASES + [("Perceptron", lambda dt: Perceptron(7, rng=0, dtype=dt), None, None)],
+                         ids=IDS + ["Perceptron"])
+def test_parameter_shapes_declared_from_the_config_are_the_ones_built(name, make, shape, inputs):
+    """What a checkpoint's config is checked against before the model is built."""
+    layer = make(np.float32)
+    declared = type(layer).parameter_shapes(json.loads(json.dumps(layer.config())))
+    built = {n: p.shape for n, p in layer.named_parameters()}
+    built.update({n: v.shape for n, v in layer.buffers().items()})
+    assert declared == built
+
+
+@pytest.mark.parametrize("cls, config, match", [
+    ("Affine", {"in_features": 0, "out_features": 3}, "in_features must be a positive integer, got 0"),
+    ("Convolution", {"in_channels": 1, "out_channels": 2, "kernel_size": "3"}, "kernel_size must be"),
+    ("BatchNorm", {"num_features": 2.5}, "num_features must be a positive integer, got 2.5"),
+    ("Sequential", {"layers": [{"class": "Nope"}]}, "layer 0: unknown layer class 'Nope'"),
+    ("Sequential", {"layers": [{"class": "ReLU", "config": []}]}, "layer 0 .ReLU.: config must be a dict"),
+    ("Sequential", [], "Sequential config must be"),
+])
+def test_parameter_shapes_refuse_a_config_the_layer_would_refuse(cls, config, match):
+    with pytest.raises(ValueError, match=match):
+        Layer.registry[cls].parameter_shapes(config)

@@ -85,6 +85,23 @@ def test_batchnorm_refuses_a_training_batch_of_one(shape):
     assert layer.eval().forward(x).shape == shape                   # fine in eval mode
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 3e38])  # 3e38 squared overflows float32
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2, 2)])
+def test_a_non_finite_batch_leaves_the_running_statistics_as_they_were(shape, bad):
+    layer = batchnorm(3, np.float32)
+    mean, var = layer.running_mean.copy(), layer.running_var.copy()
+    x = away_from_zero(shape).astype(np.float32)
+    x[1, 2] = bad
+    with np.errstate(all="ignore"):
+        out = layer.forward(x)
+    if not np.isfinite(bad):  # the NaN shows in the output, for the trainer to report
+        assert not np.isfinite(out).all()
+    np.testing.assert_array_equal(layer.running_mean, mean)
+    np.testing.assert_array_equal(layer.running_var, var)
+    layer.forward(away_from_zero(shape).astype(np.float32))  # a finite batch updates them again
+    assert not np.array_equal(layer.running_mean, mean)
+
+
 def test_batchnorm_train_gradient_is_not_the_eval_gradient():
     # Guards against a backward that ignores how the batch statistics depend on x.
     layer = batchnorm(3)

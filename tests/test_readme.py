@@ -14,7 +14,8 @@ Commands run through ``bash`` with this interpreter's folder first on ``PATH``, 
 internet) and no network (the proxies point at a closed local port). Each must exit 0 without
 a traceback. To keep the run short, these substitutions shorten work, and nothing else:
 
-* ``python -m nn train ...``: ``--epochs 1``, and ``--train-size 1000`` unless one is given;
+* ``python -m nn train ...``: ``--epochs 1``, and ``--train-size 1000`` unless one is given
+  (or the command resumes a saved run, which keeps its own);
 * ``python examples/NAME.py ...`` and ``python benchmarks/NAME.py ...``: ``--quick``.
 
 A command or block that already ran (README.ko.md repeats README.md's) does not run again.
@@ -121,7 +122,8 @@ def shorten(command: str) -> str:
             argv[argv.index("--epochs") + 1] = "1"
         else:
             argv += ["--epochs", "1"]
-        if "--train-size" not in argv and not any(w.startswith("--train-size=") for w in argv):
+        if ("--train-size" not in argv and not any(w.startswith("--train-size=") for w in argv)
+                and "--resume" not in argv):  # a resumed run keeps the size it was saved with
             argv += ["--train-size", "1000"]
     elif (len(argv) > 1 and argv[0] == "python" and re.fullmatch(r"(examples|benchmarks)/\w+\.py", argv[1])
           and "--quick" not in argv):

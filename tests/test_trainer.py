@@ -14,7 +14,7 @@ from datasets import minibatches
 from layers import Affine, Layer, Sigmoid
 from layers.device import to_numpy
 from losses import SoftmaxWithLoss
-from nn import DivergenceError, Sequential, Trainer, mlp
+from nn import DivergenceError, Sequential, Trainer, evaluate, mlp
 
 
 def blobs(n=120, seed=0):
@@ -347,8 +347,90 @@ def test_fit_and_evaluate_take_integer_and_float64_data(data_dtype):
     assert trainer.evaluate(xi, t) == reference.evaluate(xi.astype(np.float32), t)
 
 
-def test_nan_in_the_data_is_reported_as_nan_data():
+# --- edge cases: BatchNorm's last batch, empty and NaN data ------------------------------
+
+def bn_trainer(model=None):
+    model = model or mlp(4, [8], 3, batchnorm=True, seed=0)
+    return Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=0.1))
+
+
+def test_a_last_batch_of_one_sample_is_left_out_for_batchnorm_with_a_warning():
+    x, t = blobs(257)
+    with pytest.warns(UserWarning, match="257 samples in batches of 128 leave a last batch of 1 "
+                                         "sample, too few for BatchNorm's batch statistics: it is "
+                                         r"left out of every epoch \(a different sample each epoch\)"):
+        history = bn_trainer().fit(x, t, epochs=2, batch_size=128, verbose=0)
+    assert history.updates == 4 and all(math.isfinite(v) for v in history.loss)
+    with pytest.warns(UserWarning, match=r"left out of every epoch \(sample 256\)"):
+        bn_trainer().fit(x, t, epochs=1, batch_size=128, shuffle=False, verbose=0)
+
+
+def test_batchnorm_refuses_batches_of_one_before_the_first_epoch():
+    x, t = blobs(10)
+    trainer = bn_trainer()
+    before = [p.data.copy() for p in trainer.model.parameters()]
+    with pytest.raises(ValueError, match="BatchNorm, which needs at least 2 samples per training "
+                                         "batch; 10 sample.s. with batch_size=1 give it 1"):
+        trainer.fit(x, t, epochs=1, batch_size=1, verbose=0)
+    with pytest.raises(ValueError, match="1 sample.s. with batch_size=None"):
+        trainer.fit(x[:1], t[:1], epochs=1, batch_size=None, verbose=0)
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, trainer.model.parameters()))
+
+
+def test_batchnorm_on_feature_maps_trains_on_single_images(recwarn):
+    """(1, C, H, W) still gives H*W values per channel: nothing is left out or refused."""
+    from layers import BatchNorm, Convolution, Flatten, ReLU
+    model = Sequential([Convolution(1, 2, 3, rng=0), BatchNorm(2), ReLU(), Flatten(), Affine(8, 3, rng=1)])
+    x = np.random.default_rng(0).standard_normal((5, 1, 4, 4)).astype(np.float32)
+    history = bn_trainer(model).fit(x, np.arange(5) % 3, epochs=1, batch_size=1, verbose=0)
+    assert history.updates == 5 and not recwarn.list
+
+
+def test_no_batchnorm_no_change():
+    x, t = blobs(257)
+    assert make_trainer().fit(x, t, epochs=1, batch_size=128, verbose=0).updates == 3
+
+
+def test_evaluate_on_empty_data_says_so():
+    model = mlp(4, [3], 3)
+    with pytest.raises(ValueError, match="evaluation data: no samples"):
+        evaluate(model, SoftmaxWithLoss(), np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="evaluation data: no samples"):
+        make_trainer().evaluate(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
+
+
+@pytest.mark.parametrize("bad, kind", [(np.nan, "NaN"), (np.inf, "infinite values")])
+def test_nan_in_the_data_is_reported_as_bad_data_not_as_divergence(bad, kind):
     x, t = blobs()
-    x[5, 2] = np.nan
-    with pytest.raises(ValueError, match=r"training data x: expected finite numbers, found 1 NaN"):
-        make_trainer().fit(x, t, epochs=1, verbose=0)
+    x = x.copy()
+    x[17, 2] = x[40, 0] = bad
+    trainer = make_trainer()
+    with pytest.raises(ValueError, match=f"training data: x holds {kind} in 2 sample.s., the first "
+                                         "at index 17; clean the data first") as info:
+        trainer.fit(x, t, epochs=1, verbose=0)
+    assert "learning rate" not in str(info.value).split(";")[0]
+    xv, tv = blobs(30, 1)
+    xv = xv.copy()
+    xv[5, 1] = bad
+    with pytest.raises(ValueError, match=f"validation data: x holds {kind} in 1 sample.s., the first at index 5"):
+        make_trainer().fit(blobs()[0], t, epochs=1, validation_data=(xv, tv), verbose=0)
+    one_hot = np.eye(3, dtype=np.float32)[t]
+    one_hot[3, 0] = np.nan
+    with pytest.raises(ValueError, match="training data: t holds NaN in 1 sample.s., the first at index 3"):
+        make_trainer().fit(blobs()[0], one_hot, epochs=1, verbose=0)
+    trainer = bn_trainer()  # nothing of the model is poisoned on the way
+    with pytest.raises(ValueError, match=f"training data: x holds {kind}"):
+        trainer.fit(x, t, epochs=1, batch_size=30, verbose=0)
+    assert all(np.isfinite(p.data).all() for p in trainer.model.parameters())
+    assert all(np.isfinite(v).all() for v in trainer.model.buffers().values())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is what this test provokes
+def test_a_diverging_run_leaves_batchnorm_running_statistics_finite():
+    x, t = blobs()
+    model = mlp(4, [8], 3, batchnorm=True, seed=0)
+    trainer = Trainer(model, SoftmaxWithLoss(), optimizers.SGD(model.parameters(), lr=1e30))
+    with pytest.raises(DivergenceError):
+        trainer.fit(x, t, epochs=5, batch_size=30, verbose=0)
+    for value in trainer.model.buffers().values():
+        assert np.isfinite(value).all()
