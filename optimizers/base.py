@@ -304,6 +304,12 @@ class Optimizer:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"{name}: steps must be a non-negative integer, got {steps!r}")
         for i, (p, s) in enumerate(zip(self.params, states)):
+            expected = set(self._init_state(p.data))
+            if s and set(s) != expected:  # all of the rule's arrays, or none before the first step
+                raise ValueError(
+                    f"{name}: state of parameter {i} holds {sorted(s)}, expected "
+                    f"{sorted(expected)} (or nothing, before the first step)"
+                )
             for key, value in s.items():
                 if key not in self.state_keys:
                     raise ValueError(

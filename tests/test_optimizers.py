@@ -394,6 +394,11 @@ def test_load_state_dict_refuses_a_mismatch(rng):
     with pytest.raises(ValueError, match="eps must be positive"):
         fresh.load_state_dict(bad)
     assert fresh.steps == 0 and fresh.state == [{}] * len(SHAPES)  # nothing half-loaded
+    partial = copy.deepcopy(sd)
+    del partial["state"][1]["exp_avg_sq"]  # a step could not run on this
+    with pytest.raises(ValueError, match=r"state of parameter 1 holds \['exp_avg'\], expected "
+                                         r"\['exp_avg', 'exp_avg_sq'\]"):
+        Adam(params).load_state_dict(partial)
 
 
 # -- validation ---------------------------------------------------------------------
