@@ -235,15 +235,13 @@ class Optimizer:
         self.steps += 1
         scalars: dict[np.dtype, SimpleNamespace] = {}
         for i, p in enumerate(self.params):
-            h = scalars.get(p.data.dtype)
+            w, work = p.data, self._work[i]
+            h = scalars.get(w.dtype)
             if h is None:
-                h = scalars[p.data.dtype] = self._scalars(p.data.dtype)
-            state = self.state[i]
-            if state:
-                self._check_state(i, p, state)
-            else:
-                state.update(self._init_state(p.data))
-            self._update(p.data, self._gradient(i, p, h), state, h, self._scratch(i, p, "tmp"))
+                h = scalars[w.dtype] = self._scalars(w.dtype)
+            if work.get("prepared_for") is not w:  # first step, or a new array (astype, to, load)
+                self._prepare(i, p)
+            self._update(w, self._gradient(i, p, h), self.state[i], h, work["tmp"])
         if self.steps % FLUSH_EVERY == 0:
             for i, (p, state) in enumerate(zip(self.params, self.state)):
                 for array in state.values():
@@ -253,6 +251,16 @@ class Optimizer:
         """Set every parameter's ``.grad`` to zero."""
         for p in self.params:
             p.zero_grad()
+
+    def _prepare(self, i: int, p: Parameter) -> None:
+        """Ready parameter ``i``'s state and scratch for ``p.data`` as it is now."""
+        state = self.state[i]
+        if state:
+            self._check_state(i, p, state)
+        else:
+            state.update(self._init_state(p.data))
+        self._work[i]["tmp"] = self._scratch(i, p, "tmp")
+        self._work[i]["prepared_for"] = p.data
 
     def _check_state(self, i: int, p: Parameter, state: dict[str, np.ndarray]) -> None:
         for key, value in state.items():
@@ -325,6 +333,7 @@ class Optimizer:
         for name_, value in hyper.items():
             setattr(self, name_, value)
         self.steps = int(steps)
+        self._work = [{} for _ in self.params]
         self.state = [
             {k: device_of(p.data).asarray(np.array(to_numpy(v), dtype=p.data.dtype, copy=True))
              for k, v in s.items()}
